@@ -1,0 +1,62 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { buildApp, type App } from '../../src/app.js';
+import { loadConfig, type RawConfig } from '../../src/config.js';
+import { createTestDatabase, requirePostgres } from './postgres.js';
+
+export type Engine = 'sqlite' | 'postgres';
+export const ENGINES: Engine[] = ['sqlite', 'postgres'];
+
+export const TEST_SECRET = 'foxden-test-master-secret-0123456789';
+
+export interface TestServer {
+  engine: Engine;
+  app: App;
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Whether tests for this engine can run here (throws under CI=true when PostgreSQL is missing). */
+export async function engineAvailable(engine: Engine): Promise<boolean> {
+  return engine === 'sqlite' ? true : requirePostgres();
+}
+
+/**
+ * Start a real Foxden server on 127.0.0.1 with a fresh SQLite file or a fresh PostgreSQL
+ * database. `overrides` are FOXDEN_* keys.
+ */
+export async function startServer(engine: Engine, overrides: RawConfig = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'foxden-test-'));
+  const pgdb = engine === 'postgres' ? await createTestDatabase() : undefined;
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      FOXDEN_DATA_DIR: dataDir,
+      FOXDEN_PORT: 0,
+      FOXDEN_SYNC_MASTER_SECRET: TEST_SECRET,
+      FOXDEN_STORAGE_PURGE_INTERVAL_SECONDS: 0,
+      ...(pgdb ? { FOXDEN_DATABASE_URL: pgdb.url } : {}),
+      ...overrides,
+    },
+  });
+  const app = await buildApp(config, { logger: false });
+  await app.server.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.server.address() as AddressInfo;
+  return {
+    engine,
+    app,
+    url: `http://127.0.0.1:${port}`,
+    host: '127.0.0.1',
+    port,
+    async close() {
+      await app.close();
+      if (pgdb) await pgdb.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
