@@ -67,12 +67,31 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return { db, engine: 'sqlite', location: file, close: () => db.destroy() };
 }
 
-/** Apply every pending migration; safe to call from several processes at once. */
+/**
+ * Apply every pending migration; safe to call from several processes at once. PostgreSQL
+ * relies on Kysely's migration lock; on SQLite Kysely assumes a single connection, so the whole
+ * run happens inside one BEGIN IMMEDIATE transaction, which makes a second process wait and
+ * then find nothing left to do.
+ */
 export async function migrate(database: Database): Promise<string[]> {
-  const migrator = new Migrator({ db: database.db, provider: migrationProvider(database.engine) });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const provider = migrationProvider(database.engine);
+  const run = async (db: Db, disableTransactions: boolean) => {
+    const { error, results } = await new Migrator({ db, provider, disableTransactions }).migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  };
+  if (database.engine === 'postgres') return run(database.db, false);
+  return database.db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    try {
+      const applied = await run(conn, true);
+      await sql`commit`.execute(conn);
+      return applied;
+    } catch (err) {
+      await sql`rollback`.execute(conn);
+      throw err;
+    }
+  });
 }
 
 /** Cheap liveness check used by /__heartbeat__. */

@@ -36,9 +36,14 @@ function lastModified(reply: FastifyReply, ms: number): FastifyReply {
   return reply.header('X-Last-Modified', formatTs(ms));
 }
 
-/** Reads report X-Weave-Timestamp = max(now, X-Last-Modified); writes report T itself. */
+/** Reads report X-Weave-Timestamp = max(now, X-Last-Modified). */
 function stamp(reply: FastifyReply, ms: number): FastifyReply {
   return reply.header('X-Weave-Timestamp', formatTs(Math.max(nowTicks(), ms)));
+}
+
+/** Writes report their own time T, so X-Weave-Timestamp equals the new X-Last-Modified. */
+function stampWrite(reply: FastifyReply, t: number): FastifyReply {
+  return reply.header('X-Weave-Timestamp', formatTs(t));
 }
 
 function uidOf(req: FastifyRequest): number {
@@ -158,7 +163,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
 
   const deleteStorage = async (req: FastifyRequest, reply: FastifyReply) => {
     const t = await service.deleteStorage(uidOf(req), preconditions(req));
-    return json(lastModified(stamp(reply, t), t), 200, '{}');
+    return json(lastModified(stampWrite(reply, t), t), 200, '{}');
   };
   app.delete('/1.5/:uid', deleteStorage);
   app.delete('/1.5/:uid/storage', deleteStorage);
@@ -194,7 +199,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
       stamp(reply, result.lastModified);
       return json(reply, 202, JSON.stringify({ batch: result.batch, success: result.success, failed: result.failed }));
     }
-    stamp(reply, result.modified!);
+    stampWrite(reply, result.modified!);
     const body = `{"modified":${formatTs(result.modified!)},"success":${JSON.stringify(result.success)},"failed":${JSON.stringify(result.failed)}}`;
     return json(reply, 200, body);
   });
@@ -211,7 +216,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     } else {
       t = await service.deleteCollection(uid, collection, preconditions(req));
     }
-    return json(lastModified(stamp(reply, t), t), 200, `{"modified":${formatTs(t)}}`);
+    return json(lastModified(stampWrite(reply, t), t), 200, `{"modified":${formatTs(t)}}`);
   });
   methodNotAllowed('/1.5/:uid/storage/:collection', ['GET', 'POST', 'DELETE']);
 
@@ -230,13 +235,13 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     const item = putBody(req, id!, collection!, limits);
     const t = await service.putRecord(uid, collection!, item, pre);
     await quotaHeader(req, reply, uid);
-    return json(lastModified(stamp(reply, t), t), 200, formatTs(t));
+    return json(lastModified(stampWrite(reply, t), t), 200, formatTs(t));
   });
 
   app.delete('/1.5/:uid/storage/:collection/:id', async (req, reply) => {
     const { collection, id } = req.params as Params;
     const t = await service.deleteRecord(uidOf(req), collection!, id!, preconditions(req));
-    return json(lastModified(stamp(reply, t), t), 200, `{"modified":${formatTs(t)}}`);
+    return json(lastModified(stampWrite(reply, t), t), 200, `{"modified":${formatTs(t)}}`);
   });
   methodNotAllowed('/1.5/:uid/storage/:collection/:id', ['GET', 'PUT', 'DELETE']);
 

@@ -21,9 +21,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Whether tests for this engine can run here (throws under CI=true when PostgreSQL is missing). */
-export async function engineAvailable(engine: Engine): Promise<boolean> {
-  return engine === 'sqlite' ? true : requirePostgres();
+/**
+ * The engines tests run on here: SQLite always, PostgreSQL when reachable. Under CI=true a
+ * missing PostgreSQL throws, so the run fails instead of skipping. Use with top-level await:
+ * `describe.each(await testEngines())(...)`.
+ */
+export async function testEngines(): Promise<Engine[]> {
+  return (await requirePostgres()) ? ['sqlite', 'postgres'] : ['sqlite'];
 }
 
 /**
@@ -31,8 +35,11 @@ export async function engineAvailable(engine: Engine): Promise<boolean> {
  * database. `overrides` are FOXDEN_* keys.
  */
 export async function startServer(engine: Engine, overrides: RawConfig = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'foxden-test-'));
-  const pgdb = engine === 'postgres' ? await createTestDatabase() : undefined;
+  // A caller may pass its own FOXDEN_DATA_DIR / FOXDEN_DATABASE_URL to share one database
+  // between servers; then it owns that database and close() leaves it alone.
+  const ownDir = overrides.FOXDEN_DATA_DIR === undefined;
+  const dataDir = ownDir ? mkdtempSync(join(tmpdir(), 'foxden-test-')) : String(overrides.FOXDEN_DATA_DIR);
+  const pgdb = engine === 'postgres' && overrides.FOXDEN_DATABASE_URL === undefined ? await createTestDatabase() : undefined;
   const config = loadConfig({
     env: {},
     overrides: {
@@ -56,7 +63,7 @@ export async function startServer(engine: Engine, overrides: RawConfig = {}): Pr
     async close() {
       await app.close();
       if (pgdb) await pgdb.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

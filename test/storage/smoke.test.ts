@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageClient } from '../helpers/client.js';
-import { ENGINES, engineAvailable, startServer, type TestServer } from '../helpers/server.js';
+import { startServer, testEngines, type TestServer } from '../helpers/server.js';
 
-describe.each(ENGINES)('storage smoke (%s)', (engine) => {
+describe.each(await testEngines())('storage smoke (%s)', (engine) => {
   let server: TestServer;
   let c: StorageClient;
-  beforeAll(async (ctx) => {
-    if (!(await engineAvailable(engine))) return ctx.skip();
+  beforeAll(async () => {
     server = await startServer(engine);
     c = new StorageClient(server);
   });
