@@ -87,7 +87,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
   });
 
+  let shuttingDown = false;
   server.addHook('onSend', async (req, reply, payload) => {
+    // While shutting down, answer in-flight requests and close their connections right away.
+    if (shuttingDown) reply.header('Connection', 'close');
     const origin = req.headers.origin;
     if (origin) {
       reply.header('Access-Control-Allow-Origin', origin);
@@ -123,6 +126,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      shuttingDown = true;
       if (purgeTimer) clearInterval(purgeTimer);
       await server.close();
       await database.close();

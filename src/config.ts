@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -174,8 +174,4 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
 /** Where the configured public URL puts its path prefix ('' for none). */
 export function publicPathPrefix(config: Config): string {
   return config.publicUrl ? config.publicUrl.pathname.replace(/\/+$/, '') : '';
-}
-
-export function configFileExists(path: string): boolean {
-  return existsSync(path);
 }
