@@ -59,19 +59,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   mkdirSync(options.dataDir, { recursive: true });
   const file = join(options.dataDir, 'foxden.sqlite');
   const sqlite = new SQLite(file);
-  sqlite.pragma('journal_mode = WAL');
+  // The busy timeout first: switching to WAL needs a lock another process may hold.
   sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, engine: 'sqlite', location: file, close: () => db.destroy() };
 }
 
+/** Advisory lock (two-key form, apart from the one-key storage locks) held while migrating. */
+const MIGRATION_LOCK: [number, number] = [0x666f78, 1];
+
 /**
- * Apply every pending migration; safe to call from several processes at once. PostgreSQL
- * relies on Kysely's migration lock; on SQLite Kysely assumes a single connection, so the whole
- * run happens inside one BEGIN IMMEDIATE transaction, which makes a second process wait and
- * then find nothing left to do.
+ * Apply every pending migration; safe to call from several processes at once. Kysely's own
+ * lock is not enough: it creates its bookkeeping tables before locking, and two PostgreSQL
+ * sessions racing on CREATE TABLE IF NOT EXISTS can fail, while on SQLite it assumes a single
+ * connection. So PostgreSQL runs the whole migration under a session advisory lock, and SQLite
+ * inside one BEGIN IMMEDIATE transaction; a second process waits and finds nothing left to do.
  */
 export async function migrate(database: Database): Promise<string[]> {
   const provider = migrationProvider(database.engine);
@@ -80,7 +85,16 @@ export async function migrate(database: Database): Promise<string[]> {
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   };
-  if (database.engine === 'postgres') return run(database.db, false);
+  if (database.engine === 'postgres') {
+    return database.db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]})`.execute(conn);
+      try {
+        return await run(conn, false);
+      } finally {
+        await sql`select pg_advisory_unlock(${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]})`.execute(conn);
+      }
+    });
+  }
   return database.db.connection().execute(async (conn) => {
     await sql`begin immediate`.execute(conn);
     try {
