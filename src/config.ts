@@ -1,32 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import { createRequire } from 'node:module';
+// Zod's v3 API: the same validation at a fifth of the memory of the v4 one.
+import { z } from 'zod/v3';
 
 // One typed configuration: FOXDEN_* environment variables over an optional YAML (or JSON)
 // file that uses the same keys. The environment wins.
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
-    .number({ error: 'must be a whole number' })
-    .int({ error: 'must be a whole number' })
-    .min(min, { error: `must be at least ${min}` })
-    .max(max, { error: `must be at most ${max}` });
-
-const bool = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes' || v === 'on');
+    .number({ invalid_type_error: 'must be a whole number' })
+    .int({ message: 'must be a whole number' })
+    .min(min, { message: `must be at least ${min}` })
+    .max(max, { message: `must be at most ${max}` });
 
 const publicUrl = z
   .string()
-  .url({ error: 'must be an absolute http(s) URL such as https://sync.example.com' })
-  .refine((v) => /^https?:\/\//i.test(v), { error: 'must start with http:// or https://' })
-  .refine((v) => !/[?#]/.test(v), { error: 'must not have a query or fragment' })
+  .url({ message: 'must be an absolute http(s) URL such as https://sync.example.com' })
+  .refine((v) => /^https?:\/\//i.test(v), { message: 'must start with http:// or https://' })
+  .refine((v) => !/[?#]/.test(v), { message: 'must not have a query or fragment' })
   .transform((v) => v.replace(/\/+$/, ''));
 
 const databaseUrl = z
   .string()
-  .refine((v) => /^postgres(ql)?:\/\//i.test(v), { error: 'must be a postgres:// URL (leave it unset for SQLite)' });
+  .refine((v) => /^postgres(ql)?:\/\//i.test(v), { message: 'must be a postgres:// URL (leave it unset for SQLite)' });
 
 const schema = z.object({
   FOXDEN_PUBLIC_URL: publicUrl.optional(),
@@ -40,7 +37,7 @@ const schema = z.object({
     .optional()
     .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0))
     .refine((list) => list.every((s) => s.length >= 16), {
-      error: 'each comma-separated secret must be at least 16 characters',
+      message: 'each comma-separated secret must be at least 16 characters',
     }),
   FOXDEN_HAWK_SKEW_SECONDS: int(1, 7 * 24 * 3600).default(900),
   FOXDEN_EXPIRED_TOKEN_GRACE_SECONDS: int(0, 7 * 24 * 3600).default(7200),
@@ -99,7 +96,9 @@ function readConfigFile(path: string): Record<string, unknown> {
   }
   let data: unknown;
   try {
-    data = parseYaml(text);
+    // Loaded only when a file is given; most installs configure by environment alone.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    data = parse(text);
   } catch (err) {
     throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${(err as Error).message}`);
   }

@@ -1,13 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type { Kysely as KyselyType } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from './kysely.js';
 import { migrationProvider } from './migrations.js';
 import type { Schema } from './schema.js';
 
 export type Engine = 'sqlite' | 'postgres';
-export type Db = Kysely<Schema>;
+export type Db = KyselyType<Schema>;
 
 export interface Database {
   db: Db;
@@ -26,13 +25,6 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
-// BIGINT and NUMERIC come back from pg as strings; every value we store fits a double exactly.
-const pgTypes = {
-  getTypeParser(oid: number, format?: any) {
-    if (oid === 20 || oid === 1700) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format);
-  },
-};
 
 export function redactUrl(url: string): string {
   try {
@@ -44,13 +36,18 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Open the database. Only the driver in use is loaded, which keeps a SQLite server small. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: options.poolSize ?? 10,
-      types: pgTypes as any,
-    });
+    const { default: pg } = await import('pg');
+    // BIGINT and NUMERIC come back from pg as strings; every value we store fits a double exactly.
+    const types = {
+      getTypeParser(oid: number, format?: any) {
+        if (oid === 20 || oid === 1700) return (v: string) => Number(v);
+        return pg.types.getTypeParser(oid, format);
+      },
+    };
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10, types: types as any });
     // An idle client losing its connection must not crash the process.
     pool.on('error', () => {});
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
@@ -58,6 +55,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   mkdirSync(options.dataDir, { recursive: true });
   const file = join(options.dataDir, 'foxden.sqlite');
+  const { default: SQLite } = await import('better-sqlite3');
   const sqlite = new SQLite(file);
   // The busy timeout first: switching to WAL needs a lock another process may hold.
   sqlite.pragma('busy_timeout = 10000');

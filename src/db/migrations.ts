@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql } from './kysely.js';
 import type { Engine } from './index.js';
 
 // Migrations live in the code, run on start, and are recorded by Kysely's migrator, which

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql } from '../db/kysely.js';
 import type { Db } from '../db/index.js';
 import type { BatchBsosTable } from '../db/schema.js';
 import type { BsoInput } from './bso.js';

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql } from '../db/kysely.js';
 import type { Db } from '../db/index.js';
 import type { BsosTable } from '../db/schema.js';
 import { expiryFor, type BsoInput } from './bso.js';

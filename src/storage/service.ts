@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql } from '../db/kysely.js';
 import type { StorageLimits } from '../config.js';
 import { readTransaction, writeTransaction, type Database, type Db } from '../db/index.js';
 import { createBatch, deleteBatch, deleteBatches, requireBatch, stageItems, stagedItems } from './batches.js';
