@@ -110,7 +110,7 @@ export class NonceCache {
 
   constructor(
     private readonly windowSeconds: number,
-    private readonly maxEntries = 500_000,
+    private readonly maxEntries = 250_000,
   ) {}
 
   /** Records the request; false when the same one was seen inside the window. */

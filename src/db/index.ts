@@ -36,6 +36,31 @@ export function redactUrl(url: string): string {
   }
 }
 
+type SqliteHandle = import('better-sqlite3').Database;
+
+/**
+ * Kysely prepares every query anew; preparing is a large share of a small query's cost in
+ * SQLite, so keep the last few hundred prepared statements by SQL text. Statements are run
+ * synchronously to completion, so one is never used by two queries at once.
+ */
+function withStatementCache(sqlite: SqliteHandle, size = 500) {
+  const cache = new Map<string, ReturnType<SqliteHandle['prepare']>>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        cache.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+  };
+}
+
 /** Open the database. Only the driver in use is loaded, which keeps a SQLite server small. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
@@ -62,7 +87,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, engine: 'sqlite', location: file, close: () => db.destroy() };
 }
 
