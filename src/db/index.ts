@@ -118,17 +118,7 @@ export async function migrate(database: Database): Promise<string[]> {
       }
     });
   }
-  return database.db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
-    try {
-      const applied = await run(conn, true);
-      await sql`commit`.execute(conn);
-      return applied;
-    } catch (err) {
-      await sql`rollback`.execute(conn);
-      throw err;
-    }
-  });
+  return sqliteTransaction(database, 'immediate', (conn) => run(conn, true));
 }
 
 /** Cheap liveness check used by /__heartbeat__. */
@@ -149,17 +139,7 @@ export async function writeTransaction<T>(database: Database, lockKey: number, f
       return fn(trx);
     });
   }
-  return database.db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
-    try {
-      const result = await fn(conn);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (err) {
-      await sql`rollback`.execute(conn);
-      throw err;
-    }
-  });
+  return sqliteTransaction(database, 'immediate', fn);
 }
 
 /** Run `fn` over one consistent snapshot (REPEATABLE READ on PostgreSQL, one read transaction on SQLite). */
@@ -167,8 +147,16 @@ export async function readTransaction<T>(database: Database, fn: (trx: Db) => Pr
   if (database.engine === 'postgres') {
     return database.db.transaction().setIsolationLevel('repeatable read').execute(fn);
   }
+  return sqliteTransaction(database, 'deferred', fn);
+}
+
+/**
+ * A SQLite transaction on the one connection, begun the way we choose (Kysely's own always
+ * says plain BEGIN): IMMEDIATE takes the write lock up front, DEFERRED only reads.
+ */
+function sqliteTransaction<T>(database: Database, mode: 'immediate' | 'deferred', fn: (conn: Db) => Promise<T>): Promise<T> {
   return database.db.connection().execute(async (conn) => {
-    await sql`begin`.execute(conn);
+    await sql`begin ${sql.raw(mode)}`.execute(conn);
     try {
       const result = await fn(conn);
       await sql`commit`.execute(conn);
