@@ -167,7 +167,8 @@ export class StorageService {
     return this.read(async (trx) => {
       const lastModified = (await collectionModified(trx, uid, collectionId)) ?? 0;
       checkPreconditions(pre, lastModified);
-      if (collectionId === undefined || lastModified === 0) return { lastModified, items: [] };
+      // An ids filter that names nothing (?ids= or ?ids=,,) matches nothing.
+      if (collectionId === undefined || lastModified === 0 || q.ids?.length === 0) return { lastModified, items: [] };
       const cap = this.limits.maxTotalRecords;
       const limit = Math.min(q.limit ?? cap, cap);
       if (limit === 0) return { lastModified, items: [] };
