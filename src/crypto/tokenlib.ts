@@ -52,11 +52,19 @@ export function makeToken(secret: string, payload: Omit<TokenPayload, 'salt'> & 
   return { id, key: deriveTokenKey(secret, id, full.salt), payload: full };
 }
 
-/** A secret's signing key, computed once per secret. */
+/**
+ * Verifies tokens against every configured secret (signing keys computed once per secret) and
+ * remembers the last few thousand verified tokens, since a client uses one token for many
+ * requests.
+ */
 export class TokenVerifier {
   private readonly keys: { secret: string; signing: Buffer }[];
+  private readonly recent = new Map<string, { payload: TokenPayload; key: string }>();
 
-  constructor(secrets: readonly string[]) {
+  constructor(
+    secrets: readonly string[],
+    private readonly cacheSize = 2000,
+  ) {
     if (secrets.length === 0) throw new Error('at least one token secret is needed');
     this.keys = secrets.map((secret) => ({ secret, signing: signingKey(secret) }));
   }
@@ -71,6 +79,17 @@ export class TokenVerifier {
    * Returns undefined for anything that is not a valid token; expiry is the caller's business.
    */
   verify(tokenId: string): { payload: TokenPayload; key: string } | undefined {
+    const known = this.recent.get(tokenId);
+    if (known) return known;
+    const result = this.check(tokenId);
+    if (result) {
+      if (this.recent.size >= this.cacheSize) this.recent.delete(this.recent.keys().next().value!);
+      this.recent.set(tokenId, result);
+    }
+    return result;
+  }
+
+  private check(tokenId: string): { payload: TokenPayload; key: string } | undefined {
     const raw = decodeBase64url(tokenId);
     if (!raw || raw.length <= HMAC_LENGTH) return undefined;
     const body = raw.subarray(0, raw.length - HMAC_LENGTH);

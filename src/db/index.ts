@@ -43,7 +43,7 @@ type SqliteHandle = import('better-sqlite3').Database;
  * SQLite, so keep the last few hundred prepared statements by SQL text. Statements are run
  * synchronously to completion, so one is never used by two queries at once.
  */
-function withStatementCache(sqlite: SqliteHandle, size = 500) {
+function withStatementCache(sqlite: SqliteHandle, size = 200) {
   const cache = new Map<string, ReturnType<SqliteHandle['prepare']>>();
   return {
     close: () => sqlite.close(),

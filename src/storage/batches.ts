@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from '../db/kysely.js';
+import { statementChunks } from '../db/chunks.js';
 import type { Db } from '../db/index.js';
 import type { BatchBsosTable } from '../db/schema.js';
 import type { BsoInput } from './bso.js';
@@ -54,10 +55,10 @@ export async function stageItems(
     payload_size: b.payload !== undefined ? Buffer.byteLength(b.payload, 'utf8') : null,
     ttl_s: b.ttl === undefined ? null : b.ttl === null ? TTL_NULL : b.ttl,
   }));
-  for (let i = 0; i < rows.length; i += 500) {
+  for (const part of statementChunks(rows)) {
     await trx
       .insertInto('batch_bsos')
-      .values(rows.slice(i, i + 500))
+      .values(part)
       .onConflict((oc) =>
         oc.columns(['user_id', 'collection_id', 'batch_id', 'bso_id']).doUpdateSet({
           sortindex: sql`coalesce(excluded.sortindex, batch_bsos.sortindex)`,

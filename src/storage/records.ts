@@ -1,4 +1,5 @@
 import { sql } from '../db/kysely.js';
+import { statementChunks } from '../db/chunks.js';
 import type { Db } from '../db/index.js';
 import type { BsosTable } from '../db/schema.js';
 import { expiryFor, type BsoInput } from './bso.js';
@@ -6,20 +7,12 @@ import { OverQuota } from './errors.js';
 
 // Writing records: the per-field merge every write path shares (PUT, POST, batch commit).
 
-const CHUNK = 500;
-
 export type ExistingRows = Map<string, BsosTable>;
-
-function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /** The stored rows (expired ones included) for these ids. */
 export async function loadExisting(trx: Db, uid: number, collectionId: number, ids: readonly string[]): Promise<ExistingRows> {
   const rows = new Map<string, BsosTable>();
-  for (const part of chunks(ids)) {
+  for (const part of statementChunks(ids)) {
     const found = await trx
       .selectFrom('bsos')
       .selectAll()
@@ -78,7 +71,7 @@ export async function applyRecords(
     if (Number(used.bytes) + delta > quotaBytes) throw new OverQuota();
   }
 
-  for (const part of chunks(rows)) {
+  for (const part of statementChunks(rows)) {
     await trx
       .insertInto('bsos')
       .values(part)
@@ -113,7 +106,7 @@ export async function touchCollection(trx: Db, uid: number, collectionId: number
 /** Delete some records by id; returns how many payload bytes went with them. */
 export async function deleteRecords(trx: Db, uid: number, collectionId: number, ids: readonly string[]): Promise<number> {
   let bytes = 0;
-  for (const part of chunks(ids)) {
+  for (const part of statementChunks(ids)) {
     const gone = await trx
       .deleteFrom('bsos')
       .where('user_id', '=', uid)

@@ -76,6 +76,32 @@ async function collectionModified(trx: Db, uid: number, collectionId: number | u
   return row?.modified_ms;
 }
 
+/** The storage and (optionally) collection timestamps in one round trip. */
+async function currentTimes(trx: Db, uid: number, collectionId: number | undefined): Promise<{ storage: number; collection: number | undefined }> {
+  const row = await trx
+    .selectNoFrom((eb) => [
+      eb.selectFrom('user_storage').select('storage_modified_ms').where('user_id', '=', uid).as('storage'),
+      eb
+        .selectFrom('user_collections')
+        .select('modified_ms')
+        .where('user_id', '=', uid)
+        .where('collection_id', '=', collectionId ?? -1)
+        .as('collection'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { storage: row.storage ?? 0, collection: row.collection ?? undefined };
+}
+
+/** What a write sees when it starts, under the user's lock. */
+interface WriteContext {
+  /** This write's time: after now and strictly after the user's previous write. */
+  t: number;
+  now: number;
+  storageTs: number;
+  /** The collection's timestamp, undefined when the user has no such collection. */
+  collectionTs: number | undefined;
+}
+
 export class StorageService {
   readonly collections = new CollectionIds();
   private readonly locks = new KeyedMutex();
@@ -90,13 +116,13 @@ export class StorageService {
   }
 
   /** Run a write under the user's lock; `touched` results move the storage timestamp to T. */
-  private write<R>(uid: number, fn: (trx: Db, t: number, storageTs: number, now: number) => Promise<{ result: R; touched: boolean }>): Promise<R> {
+  private write<R>(uid: number, collectionId: number | undefined, fn: (trx: Db, w: WriteContext) => Promise<{ result: R; touched: boolean }>): Promise<R> {
     return this.locks.run(uid, () =>
       writeTransaction(this.database, uid, async (trx) => {
-        const storageTs = await storageModified(trx, uid);
+        const times = await currentTimes(trx, uid, collectionId);
         const now = nowTicks();
-        const t = Math.max(now, storageTs + 10);
-        const { result, touched } = await fn(trx, t, storageTs, now);
+        const t = Math.max(now, times.storage + 10);
+        const { result, touched } = await fn(trx, { t, now, storageTs: times.storage, collectionTs: times.collection });
         if (touched) {
           await trx
             .insertInto('user_storage')
@@ -246,7 +272,7 @@ export class StorageService {
   /** PUT one record; returns T. The precondition target is the record's own timestamp. */
   async putRecord(uid: number, name: string, item: BsoInput, pre: Preconditions): Promise<number> {
     const collectionId = await this.collections.ensure(this.db, name);
-    return this.write(uid, async (trx, t, _storageTs, now) => {
+    return this.write(uid, collectionId, async (trx, { t, now }) => {
       const existing = await loadExisting(trx, uid, collectionId, [item.id]);
       const old = existing.get(item.id);
       checkPreconditions(pre, old && old.expiry_ms > now ? old.modified_ms : 0);
@@ -259,8 +285,8 @@ export class StorageService {
   async postRecords(uid: number, name: string, items: BsoInput[], failed: Record<string, string>, mode: BatchMode, pre: Preconditions): Promise<PostResult> {
     const collectionId = await this.collections.ensure(this.db, name);
     const success = items.map((i) => i.id);
-    return this.write<PostResult>(uid, async (trx, t, _storageTs, now) => {
-      const current = (await collectionModified(trx, uid, collectionId)) ?? 0;
+    return this.write<PostResult>(uid, collectionId, async (trx, { t, now, collectionTs }) => {
+      const current = collectionTs ?? 0;
       checkPreconditions(pre, current);
       switch (mode.kind) {
         case 'none':
@@ -287,8 +313,7 @@ export class StorageService {
   /** DELETE a whole collection. Returns the new storage time (or the current one if there was nothing). */
   async deleteCollection(uid: number, name: string, pre: Preconditions): Promise<number> {
     const collectionId = await this.collections.lookup(this.db, name);
-    return this.write(uid, async (trx, t, storageTs) => {
-      const current = await collectionModified(trx, uid, collectionId);
+    return this.write(uid, collectionId, async (trx, { t, storageTs, collectionTs: current }) => {
       checkPreconditions(pre, current ?? 0);
       if (collectionId === undefined || current === undefined) return { result: storageTs, touched: false };
       await trx.deleteFrom('bsos').where('user_id', '=', uid).where('collection_id', '=', collectionId).execute();
@@ -301,8 +326,7 @@ export class StorageService {
   /** DELETE some records of a collection by id; the collection stays and is stamped T. */
   async deleteRecords(uid: number, name: string, ids: string[], pre: Preconditions): Promise<number> {
     const collectionId = await this.collections.lookup(this.db, name);
-    return this.write(uid, async (trx, t, storageTs) => {
-      const current = await collectionModified(trx, uid, collectionId);
+    return this.write(uid, collectionId, async (trx, { t, storageTs, collectionTs: current }) => {
       checkPreconditions(pre, current ?? 0);
       if (collectionId === undefined || current === undefined) return { result: storageTs, touched: false };
       const bytes = await deleteRecords(trx, uid, collectionId, ids);
@@ -314,7 +338,7 @@ export class StorageService {
   /** DELETE one record; 404 when it is absent or expired. */
   async deleteRecord(uid: number, name: string, id: string, pre: Preconditions): Promise<number> {
     const collectionId = await this.collections.lookup(this.db, name);
-    return this.write(uid, async (trx, t, _storageTs, now) => {
+    return this.write(uid, collectionId, async (trx, { t, now }) => {
       const old = collectionId === undefined ? undefined : (await loadExisting(trx, uid, collectionId, [id])).get(id);
       const live = old !== undefined && old.expiry_ms > now;
       checkPreconditions(pre, live ? old.modified_ms : 0);
@@ -327,7 +351,7 @@ export class StorageService {
 
   /** DELETE everything the user stored. The storage timestamp moves to T, never backwards. */
   async deleteStorage(uid: number, pre: Preconditions): Promise<number> {
-    return this.write(uid, async (trx, t, storageTs) => {
+    return this.write(uid, undefined, async (trx, { t, storageTs }) => {
       checkPreconditions(pre, storageTs);
       await trx.deleteFrom('bsos').where('user_id', '=', uid).execute();
       await deleteBatches(trx, uid);

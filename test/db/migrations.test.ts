@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../src/db/index.js';
-import { ensureSecret } from '../src/db/secrets.js';
-import { createTestDatabase } from './helpers/postgres.js';
-import { CLI } from './helpers/process.js';
-import { testEngines } from './helpers/server.js';
+import { migrate, openDatabase, type Database } from '../../src/db/index.js';
+import { ensureSecret } from '../../src/db/secrets.js';
+import { createTestDatabase } from '../helpers/postgres.js';
+import { CLI } from '../helpers/process.js';
+import { testEngines } from '../helpers/server.js';
 
 // Migrations run on every start: idempotent, and safe when several processes start at once.
 
