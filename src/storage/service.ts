@@ -190,61 +190,80 @@ export class StorageService {
 
   async getCollection(uid: number, name: string, q: CollectionQuery, pre: Preconditions): Promise<CollectionPage> {
     const collectionId = await this.collections.lookup(this.db, name);
+    const cap = this.limits.maxTotalRecords;
+    const limit = Math.min(q.limit ?? cap, cap);
+    // An ids filter that names nothing (?ids= or ?ids=,,) matches nothing, and so does limit=0.
+    if (collectionId === undefined || q.ids?.length === 0 || limit === 0) {
+      const lastModified = (await collectionModified(this.db, uid, collectionId)) ?? 0;
+      checkPreconditions(pre, lastModified);
+      return { lastModified, items: [] };
+    }
+    // Usually one statement returns the records and the collection's timestamp together, from
+    // one snapshot; when nothing matches, both are read again inside one read transaction.
+    const rows = await this.records(this.db, uid, collectionId, q, limit);
+    if (rows.length > 0) {
+      const lastModified = rows[0]!.collection_modified ?? 0;
+      checkPreconditions(pre, lastModified);
+      return this.page(rows, lastModified, q, limit);
+    }
     return this.read(async (trx) => {
       const lastModified = (await collectionModified(trx, uid, collectionId)) ?? 0;
       checkPreconditions(pre, lastModified);
-      // An ids filter that names nothing (?ids= or ?ids=,,) matches nothing.
-      if (collectionId === undefined || lastModified === 0 || q.ids?.length === 0) return { lastModified, items: [] };
-      const cap = this.limits.maxTotalRecords;
-      const limit = Math.min(q.limit ?? cap, cap);
-      if (limit === 0) return { lastModified, items: [] };
-      const sort = q.sort ?? 'newest';
-
-      let query = trx
-        .selectFrom('bsos')
-        .where('user_id', '=', uid)
-        .where('collection_id', '=', collectionId)
-        .where('expiry_ms', '>', Date.now());
-      if (q.ids) query = query.where('bso_id', 'in', q.ids);
-      if (q.newer !== undefined) query = query.where('modified_ms', '>', q.newer);
-      if (q.older !== undefined) query = query.where('modified_ms', '<', q.older);
-      let skip = 0;
-      if (q.offset && 'skip' in q.offset) skip = q.offset.skip;
-      else if (q.offset) {
-        const { modified, id } = q.offset;
-        const op = sort === 'oldest' ? '>' : '<';
-        query = query.where((eb) =>
-          eb.or([eb('modified_ms', op, modified), eb.and([eb('modified_ms', '=', modified), eb('bso_id', op, id)])]),
-        );
-      }
-      if (sort === 'index') {
-        query = query.orderBy(sql`sortindex desc nulls last`).orderBy('bso_id', 'desc');
-      } else {
-        const dir = sort === 'oldest' ? 'asc' : 'desc';
-        query = query.orderBy('modified_ms', dir).orderBy('bso_id', dir);
-      }
-      const rows = await (q.full
-        ? query.select(['bso_id', 'modified_ms', 'sortindex', 'payload'])
-        : query.select(['bso_id', 'modified_ms', 'sortindex'])
-      )
-        .limit(limit + 1)
-        .offset(skip)
-        .execute();
-
-      let next: Offset | undefined;
-      if (rows.length > limit) {
-        rows.length = limit;
-        const last = rows[limit - 1]!;
-        next = sort === 'index' || (q.offset && 'skip' in q.offset) ? { skip: skip + limit } : { modified: last.modified_ms, id: last.bso_id };
-      }
-      const items = rows.map((r) => ({
-        id: r.bso_id,
-        modified: r.modified_ms,
-        sortindex: r.sortindex,
-        payload: 'payload' in r ? (r.payload as string) : '',
-      }));
-      return { lastModified, items, next };
+      if (lastModified === 0) return { lastModified, items: [] };
+      return this.page(await this.records(trx, uid, collectionId, q, limit), lastModified, q, limit);
     });
+  }
+
+  /** The records a collection GET asks for (one more than the limit, to know whether more follow). */
+  private records(trx: Db, uid: number, collectionId: number, q: CollectionQuery, limit: number) {
+    const sort = q.sort ?? 'newest';
+    let query = trx
+      .selectFrom('bsos')
+      .where('user_id', '=', uid)
+      .where('collection_id', '=', collectionId)
+      .where('expiry_ms', '>', Date.now());
+    if (q.ids) query = query.where('bso_id', 'in', q.ids);
+    if (q.newer !== undefined) query = query.where('modified_ms', '>', q.newer);
+    if (q.older !== undefined) query = query.where('modified_ms', '<', q.older);
+    if (q.offset && 'modified' in q.offset) {
+      const { modified, id } = q.offset;
+      const op = sort === 'oldest' ? '>' : '<';
+      query = query.where((eb) => eb.or([eb('modified_ms', op, modified), eb.and([eb('modified_ms', '=', modified), eb('bso_id', op, id)])]));
+    }
+    if (sort === 'index') {
+      query = query.orderBy(sql`sortindex desc nulls last`).orderBy('bso_id', 'desc');
+    } else {
+      const dir = sort === 'oldest' ? 'asc' : 'desc';
+      query = query.orderBy('modified_ms', dir).orderBy('bso_id', dir);
+    }
+    return query
+      .select((eb) => [
+        'bso_id',
+        'modified_ms',
+        'sortindex',
+        q.full ? 'payload' : sql<string>`''`.as('payload'),
+        eb
+          .selectFrom('user_collections')
+          .select('modified_ms')
+          .where('user_id', '=', uid)
+          .where('collection_id', '=', collectionId)
+          .as('collection_modified'),
+      ])
+      .limit(limit + 1)
+      .offset(q.offset && 'skip' in q.offset ? q.offset.skip : 0)
+      .execute();
+  }
+
+  private page(rows: { bso_id: string; modified_ms: number; sortindex: number | null; payload: string }[], lastModified: number, q: CollectionQuery, limit: number): CollectionPage {
+    let next: Offset | undefined;
+    if (rows.length > limit) {
+      rows.length = limit;
+      const last = rows[limit - 1]!;
+      const skip = q.offset && 'skip' in q.offset ? q.offset.skip : undefined;
+      next = q.sort === 'index' || skip !== undefined ? { skip: (skip ?? 0) + limit } : { modified: last.modified_ms, id: last.bso_id };
+    }
+    const items = rows.map((r) => ({ id: r.bso_id, modified: r.modified_ms, sortindex: r.sortindex, payload: r.payload }));
+    return { lastModified, items, next };
   }
 
   async getRecord(uid: number, name: string, id: string, pre: Preconditions): Promise<BsoRecord> {
