@@ -5,4 +5,4 @@ import { createRequire } from 'node:module';
 // goes through this file (type imports may use 'kysely' directly), so only one copy is loaded.
 const kysely = createRequire(import.meta.url)('kysely') as typeof import('kysely');
 
-export const { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } = kysely;
+export const { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } = kysely;

@@ -55,7 +55,7 @@ export async function stageItems(
     payload_size: b.payload !== undefined ? Buffer.byteLength(b.payload, 'utf8') : null,
     ttl_s: b.ttl === undefined ? null : b.ttl === null ? TTL_NULL : b.ttl,
   }));
-  for (const part of statementChunks(rows)) {
+  for (const part of statementChunks(trx, rows)) {
     await trx
       .insertInto('batch_bsos')
       .values(part)

@@ -12,7 +12,7 @@ export type ExistingRows = Map<string, BsosTable>;
 /** The stored rows (expired ones included) for these ids. */
 export async function loadExisting(trx: Db, uid: number, collectionId: number, ids: readonly string[]): Promise<ExistingRows> {
   const rows = new Map<string, BsosTable>();
-  for (const part of statementChunks(ids)) {
+  for (const part of statementChunks(trx, ids)) {
     const found = await trx
       .selectFrom('bsos')
       .selectAll()
@@ -71,7 +71,7 @@ export async function applyRecords(
     if (Number(used.bytes) + delta > quotaBytes) throw new OverQuota();
   }
 
-  for (const part of statementChunks(rows)) {
+  for (const part of statementChunks(trx, rows)) {
     await trx
       .insertInto('bsos')
       .values(part)
@@ -106,7 +106,7 @@ export async function touchCollection(trx: Db, uid: number, collectionId: number
 /** Delete some records by id; returns how many payload bytes went with them. */
 export async function deleteRecords(trx: Db, uid: number, collectionId: number, ids: readonly string[]): Promise<number> {
   let bytes = 0;
-  for (const part of statementChunks(ids)) {
+  for (const part of statementChunks(trx, ids)) {
     const gone = await trx
       .deleteFrom('bsos')
       .where('user_id', '=', uid)
