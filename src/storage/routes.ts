@@ -193,7 +193,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     const pre = preconditions(req);
     const { items, failed } = postBody(req, collection, limits);
     const result = await service.postRecords(uid, collection, items, failed, mode, pre);
-    await quotaHeader(req, reply, uid);
+    await quotaHeader(reply, uid);
     lastModified(reply, result.lastModified);
     if (result.batch !== undefined) {
       stamp(reply, result.lastModified);
@@ -234,7 +234,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     const pre = preconditions(req);
     const item = putBody(req, id!, collection!, limits);
     const t = await service.putRecord(uid, collection!, item, pre);
-    await quotaHeader(req, reply, uid);
+    await quotaHeader(reply, uid);
     return json(lastModified(stampWrite(reply, t), t), 200, formatTs(t));
   });
 
@@ -246,7 +246,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
   methodNotAllowed('/1.5/:uid/storage/:collection/:id', ['GET', 'PUT', 'DELETE']);
 
   /** With a quota set, warn clients once less than 1 MB is left (KB, two decimals). */
-  async function quotaHeader(_req: FastifyRequest, reply: FastifyReply, uid: number): Promise<void> {
+  async function quotaHeader(reply: FastifyReply, uid: number): Promise<void> {
     if (limits.quotaBytes <= 0) return;
     const used = await service.usedBytes(uid);
     const remaining = limits.quotaBytes - used;
