@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely as KyselyType } from 'kysely';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from './kysely.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations.js';
 import type { Schema } from './schema.js';
 
@@ -13,6 +14,8 @@ export interface Database {
   engine: Engine;
   /** Human-readable location (file path or URL without password), for logs. */
   location: string;
+  /** SQLite only: the background WAL checkpointer. */
+  checkpointer?: Checkpointer;
   close(): Promise<void>;
 }
 
@@ -87,8 +90,21 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
+  // Checkpoints run in a worker (checkpointer.ts); this connection only steps in past ~80 MB of WAL.
+  sqlite.pragma('wal_autocheckpoint = 20000');
+  sqlite.pragma('journal_size_limit = 67108864');
+  const checkpointer = startCheckpointer(file);
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, engine: 'sqlite', location: file, close: () => db.destroy() };
+  return {
+    db,
+    engine: 'sqlite',
+    location: file,
+    checkpointer,
+    close: async () => {
+      await checkpointer.stop();
+      await db.destroy();
+    },
+  };
 }
 
 /** Advisory lock (two-key form, apart from the one-key storage locks) held while migrating. */

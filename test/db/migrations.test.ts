@@ -13,8 +13,9 @@ import { testEngines } from '../helpers/server.js';
 
 describe.each(await testEngines())('database (%s)', (engine) => {
   const cleanups: (() => Promise<void>)[] = [];
+  // Databases close before their directories go: open() puts its closer first.
   afterAll(async () => {
-    for (const c of cleanups.reverse()) await c();
+    for (const c of cleanups) await c();
   });
 
   async function fresh(): Promise<() => Promise<Database>> {
