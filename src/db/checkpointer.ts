@@ -44,7 +44,7 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-export function startCheckpointer(file: string, intervalMs = 1000, onError?: (message: string) => void): Checkpointer {
+export function startCheckpointer(file: string, intervalMs = 200, onError?: (message: string) => void): Checkpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver, intervalMs } });
   let last: CheckpointReport | undefined;
