@@ -57,7 +57,13 @@ async function syncSecrets(config: Config, database: Database): Promise<string[]
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  // The database opens before the server (and its logger) exists; background errors wait for it.
+  let server: FastifyInstance | undefined;
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onBackgroundError: (message) => server?.log.warn({ reason: message }, 'database background task failed'),
+  });
   try {
     await migrate(database);
   } catch (err) {
@@ -74,7 +80,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   const prefix = publicPathPrefix(config);
-  const server = Fastify({
+  server = Fastify({
     logger: options.logger ?? loggerOptions(config),
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 1000 },

@@ -26,6 +26,8 @@ export interface DatabaseOptions {
   dataDir: string;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
+  /** Told about failures of background work (SQLite checkpoints). */
+  onBackgroundError?: (message: string) => void;
 }
 
 
@@ -93,7 +95,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   // Checkpoints run in a worker (checkpointer.ts); this connection only steps in past ~80 MB of WAL.
   sqlite.pragma('wal_autocheckpoint = 20000');
   sqlite.pragma('journal_size_limit = 67108864');
-  const checkpointer = startCheckpointer(file);
+  const checkpointer = startCheckpointer(file, undefined, options.onBackgroundError);
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,
