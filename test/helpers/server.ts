@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
 import { loadConfig, type RawConfig } from '../../src/config.js';
 import { createTestDatabase, requirePostgres } from './postgres.js';
@@ -66,4 +67,17 @@ export async function startServer(engine: Engine, overrides: RawConfig = {}): Pr
       if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Start one server for the enclosing describe block (beforeAll) and close it afterwards
+ * (afterAll). The returned object is filled in when the server is up, so tests use it as is.
+ */
+export function useServer(engine: Engine, overrides: RawConfig = {}): TestServer {
+  const server = {} as TestServer;
+  beforeAll(async () => {
+    Object.assign(server, await startServer(engine, overrides));
+  });
+  afterAll(async () => server.close?.());
+  return server;
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hawkHeader, payloadHash } from '../../src/crypto/hawk.js';
 import type { Token } from '../../src/crypto/tokenlib.js';
 import { StorageClient, mintToken, ts, type Reply } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { type TestServer, testEngines, useServer } from '../helpers/server.js';
 
 // Storage authentication (sync-storage.md 1.11, 2.2, 2.14, 6): Hawk over tokenserver tokens.
 
@@ -65,11 +65,7 @@ async function rawFetch(server: TestServer, method: string, target: string, head
 }
 
 describe.each(await testEngines())('storage auth (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   /** A client with one stored record, to check rejected writes change nothing. */
   async function seeded(): Promise<{ c: StorageClient; t: number }> {
@@ -322,11 +318,7 @@ describe.each(await testEngines())('storage auth (%s)', (engine) => {
 });
 
 describe.each(await testEngines())('storage auth with other skew and grace settings (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine, { FOXDEN_HAWK_SKEW_SECONDS: 60, FOXDEN_EXPIRED_TOKEN_GRACE_SECONDS: 300 });
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine, { FOXDEN_HAWK_SKEW_SECONDS: 60, FOXDEN_EXPIRED_TOKEN_GRACE_SECONDS: 300 });
 
   it('FOXDEN_HAWK_SKEW_SECONDS and FOXDEN_EXPIRED_TOKEN_GRACE_SECONDS are honoured', async () => {
     const c = new StorageClient(server);
@@ -345,11 +337,7 @@ describe.each(await testEngines())('storage auth with other skew and grace setti
 
 describe.each(await testEngines())('storage auth behind FOXDEN_PUBLIC_URL (%s)', (engine) => {
   const PUBLIC = { host: 'sync.example.com', port: 443, prefix: '/foxden' };
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine, { FOXDEN_PUBLIC_URL: 'https://sync.example.com/foxden' });
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine, { FOXDEN_PUBLIC_URL: 'https://sync.example.com/foxden' });
 
   /** What the client signs: the public host, port 443 and the prefixed path. */
   const publicAs = (path: string): SignAs => ({ resource: PUBLIC.prefix + path, host: PUBLIC.host, port: PUBLIC.port });

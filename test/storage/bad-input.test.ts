@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, ts, type Reply } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // Bad input (sync-storage.md 2.1, 2.4, 2.5, 2.7, 2.9, 2.10, 2.14, 6): every rejection has the
 // documented status and numeric body, and leaves stored data exactly as it was.
@@ -19,11 +19,7 @@ function expectError(r: Reply, status: number, body: string, what = ''): void {
 }
 
 describe.each(await testEngines())('storage bad input (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine, LIMITS);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine, LIMITS);
 
   /** A user with two records in `col`; `check()` asserts nothing changed since. */
   async function seeded(): Promise<{ c: StorageClient; check: (what?: string) => Promise<void> }> {

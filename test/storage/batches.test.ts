@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { StorageClient, ts, type Reply } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // Catalogue rows 45-58 and 61 (sync-storage.md 5.3): batch uploads, 2.11.
 
@@ -23,11 +23,7 @@ function batchOf(r: Reply): string {
 const q = (batch: string) => encodeURIComponent(batch);
 
 describe.each(await testEngines())('storage batches (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('test_batches: staged items are invisible until commit; commit applies all, commit items win, empty commit stamps commit time', async () => {
     const c = new StorageClient(server);

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, ts, type Reply } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // sync-storage.md §5.3 rows 4, 5, 6, 7, 21, 23, 26, 27, 28 and 31: reading collections and
 // items. Behaviour asserted from §2.3, §2.5, §2.6, §2.7, §2.8 and §2.9.
@@ -48,11 +48,7 @@ async function pageThrough(c: StorageClient, query: string, limit: number): Prom
 }
 
 describe.each(await testEngines())('storage collection and item reads (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('test_get_collection_only: missing collection, ids, newer, older, full, limit/offset paging and sort orders', async () => {
     const c = new StorageClient(server);

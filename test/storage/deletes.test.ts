@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, ts, type Reply } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // sync-storage.md §5.3 rows 14, 15, 16, 24, 25 and 32: deleting collections, records and all
 // storage. Behaviour asserted from §2.6, §2.8, §2.9, §3.6 and the §6 recommendations
@@ -39,11 +39,7 @@ async function post(c: StorageClient, collection: string, records: object[]): Pr
 const sorted = (list: string[]) => [...list].sort();
 
 describe.each(await testEngines())('storage deletes (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('test_delete_collection_items: DELETE collection empties it, DELETE with ids removes only those', async () => {
     const c = new StorageClient(server);

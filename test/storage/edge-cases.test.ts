@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // Behaviours beyond the upstream catalogue that Foxden promises in its README.
 
 describe.each(await testEngines())('storage edge cases (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('an ids filter naming nothing matches nothing', async () => {
     const c = new StorageClient(server);

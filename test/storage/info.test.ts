@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, ts, type Reply } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // sync-storage.md §5.3 rows 1, 2, 3, 13, 17 and 19: the info views and X-Weave-Timestamp.
 // Behaviour asserted from §2.3, §2.6 and §2.8.
@@ -19,11 +19,7 @@ function expectTwoDecimalValues(r: Reply): void {
 }
 
 describe.each(await testEngines())('storage info views (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('test_get_info_collections: lists exactly the written collections with their POST timestamps', async () => {
     const c = new StorageClient(server);

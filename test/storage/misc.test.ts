@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, mintToken, ts } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // Catalogue rows 34, 35, 39-44, 60, 62-64 (sync-storage.md 5.3).
 
@@ -29,11 +29,7 @@ async function fetchAllPages(c: StorageClient, url: string): Promise<any[]> {
 }
 
 describe.each(await testEngines())('storage misc (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('test_if_modified_since_on_info_views: the four info views answer 200/304 against the storage timestamp', async () => {
     const c = new StorageClient(server);

@@ -1,17 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, ts } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // Quota enforcement (sync-storage.md 2.13) and the purge of expired records and batches.
 
 const QUOTA = 10_000;
 
 describe.each(await testEngines())('quota (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine, { FOXDEN_STORAGE_QUOTA_BYTES: QUOTA });
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine, { FOXDEN_STORAGE_QUOTA_BYTES: QUOTA });
 
   it('reports the quota in info/quota and info/configuration', async () => {
     const c = new StorageClient(server);
@@ -63,11 +59,7 @@ describe.each(await testEngines())('quota (%s)', (engine) => {
 });
 
 describe.each(await testEngines())('purge (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine, { FOXDEN_STORAGE_QUOTA_BYTES: 5000 });
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine, { FOXDEN_STORAGE_QUOTA_BYTES: 5000 });
 
   it('removes expired records and their bytes, and nothing live', async () => {
     const c = new StorageClient(server);

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, ts } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // Catalogue rows 33, 36, 37, 38, 59 (sync-storage.md 5.3): ttl handling, partial updates and
 // negative numbers. ttl is whole seconds, so the expiry checks wait just over one second.
@@ -18,11 +18,7 @@ function byId(items: any[]): Record<string, any> {
 }
 
 describe.each(await testEngines())('storage records and ttl (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('test_that_expired_items_can_be_overwritten_via_PUT: an expired item is 404 and can be PUT again', async () => {
     const c = new StorageClient(server);

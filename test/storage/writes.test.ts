@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StorageClient, ts, type Reply } from '../helpers/client.js';
-import { startServer, testEngines, type TestServer } from '../helpers/server.js';
+import { testEngines, useServer } from '../helpers/server.js';
 
 // sync-storage.md §5.3 rows 8, 9, 10, 11, 12, 18, 20, 22, 29 and 30: PUT and (non-batch) POST,
 // input formats, X-If-Unmodified-Since, POST limits and BSO validation. Behaviour asserted
@@ -49,11 +49,7 @@ function expectError(r: Reply, status: number, code: number): void {
 const newlines = (records: object[]) => records.map((b) => JSON.stringify(b)).join('\n');
 
 describe.each(await testEngines())('storage writes (%s)', (engine) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(engine);
-  });
-  afterAll(async () => server?.close());
+  const server = useServer(engine);
 
   it('test_set_item: PUT creates a record, then overwrites its payload', async () => {
     const c = new StorageClient(server);
