@@ -62,14 +62,7 @@ export async function applyRecords(
     };
   });
 
-  if (quotaBytes > 0 && delta > 0) {
-    const used = await trx
-      .selectFrom('user_collections')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('total_bytes'), sql<number>`0`).as('bytes'))
-      .where('user_id', '=', uid)
-      .executeTakeFirstOrThrow();
-    if (Number(used.bytes) + delta > quotaBytes) throw new OverQuota();
-  }
+  if (quotaBytes > 0 && delta > 0 && (await usedBytes(trx, uid)) + delta > quotaBytes) throw new OverQuota();
 
   for (const part of statementChunks(trx, rows)) {
     await trx
@@ -87,6 +80,21 @@ export async function applyRecords(
       .execute();
   }
   await touchCollection(trx, uid, collectionId, t, delta);
+}
+
+/** Payload bytes counted against a user's quota (expired records included until purged). */
+export async function usedBytes(db: Db, uid: number): Promise<number> {
+  const row = await db
+    .selectFrom('user_collections')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('total_bytes'), sql<number>`0`).as('bytes'))
+    .where('user_id', '=', uid)
+    .executeTakeFirstOrThrow();
+  return Number(row.bytes);
+}
+
+/** The query for a collection's timestamp, to run alone or to embed as a scalar subquery. */
+export function collectionTimeQuery(db: Db, uid: number, collectionId: number) {
+  return db.selectFrom('user_collections').select('modified_ms').where('user_id', '=', uid).where('collection_id', '=', collectionId);
 }
 
 /** Set a collection's timestamp to `t` (creating its row) and adjust its byte count. */

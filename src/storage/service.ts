@@ -6,7 +6,7 @@ import type { BsoInput, BsoRecord } from './bso.js';
 import { CollectionIds } from './collections.js';
 import { NotModified, PreconditionFailed, notFound } from './errors.js';
 import { KeyedMutex } from './lock.js';
-import { applyRecords, deleteRecords, loadExisting, touchCollection } from './records.js';
+import { applyRecords, collectionTimeQuery, deleteRecords, loadExisting, touchCollection, usedBytes } from './records.js';
 import { nowTicks } from './timestamps.js';
 
 // The storage service: every Sync 1.5 operation as a function of (user, request data).
@@ -60,33 +60,28 @@ function checkPreconditions(p: Preconditions, target: number): void {
   if (p.ifUnmodifiedSince !== undefined && target > p.ifUnmodifiedSince) throw new PreconditionFailed(target);
 }
 
+function storageTimeQuery(db: Db, uid: number) {
+  return db.selectFrom('user_storage').select('storage_modified_ms').where('user_id', '=', uid);
+}
+
 async function storageModified(trx: Db, uid: number): Promise<number> {
-  const row = await trx.selectFrom('user_storage').select('storage_modified_ms').where('user_id', '=', uid).executeTakeFirst();
+  const row = await storageTimeQuery(trx, uid).executeTakeFirst();
   return row?.storage_modified_ms ?? 0;
 }
 
 async function collectionModified(trx: Db, uid: number, collectionId: number | undefined): Promise<number | undefined> {
   if (collectionId === undefined) return undefined;
-  const row = await trx
-    .selectFrom('user_collections')
-    .select('modified_ms')
-    .where('user_id', '=', uid)
-    .where('collection_id', '=', collectionId)
-    .executeTakeFirst();
+  const row = await collectionTimeQuery(trx, uid, collectionId).executeTakeFirst();
   return row?.modified_ms;
 }
 
 /** The storage and (optionally) collection timestamps in one round trip. */
 async function currentTimes(trx: Db, uid: number, collectionId: number | undefined): Promise<{ storage: number; collection: number | undefined }> {
   const row = await trx
-    .selectNoFrom((eb) => [
-      eb.selectFrom('user_storage').select('storage_modified_ms').where('user_id', '=', uid).as('storage'),
-      eb
-        .selectFrom('user_collections')
-        .select('modified_ms')
-        .where('user_id', '=', uid)
-        .where('collection_id', '=', collectionId ?? -1)
-        .as('collection'),
+    .selectNoFrom(() => [
+      storageTimeQuery(trx, uid).as('storage'),
+      // No collection (storage-wide writes): ask for one that cannot exist, so the shape stays one.
+      collectionTimeQuery(trx, uid, collectionId ?? -1).as('collection'),
     ])
     .executeTakeFirstOrThrow();
   return { storage: row.storage ?? 0, collection: row.collection ?? undefined };
@@ -177,13 +172,8 @@ export class StorageService {
   }
 
   /** Payload bytes counted against the quota (expired records included until purged). */
-  async usedBytes(uid: number): Promise<number> {
-    const row = await this.db
-      .selectFrom('user_collections')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('total_bytes'), sql<number>`0`).as('bytes'))
-      .where('user_id', '=', uid)
-      .executeTakeFirstOrThrow();
-    return Number(row.bytes);
+  usedBytes(uid: number): Promise<number> {
+    return usedBytes(this.db, uid);
   }
 
   // ---- reads ----
@@ -237,17 +227,12 @@ export class StorageService {
       query = query.orderBy('modified_ms', dir).orderBy('bso_id', dir);
     }
     return query
-      .select((eb) => [
+      .select([
         'bso_id',
         'modified_ms',
         'sortindex',
         q.full ? 'payload' : sql<string>`''`.as('payload'),
-        eb
-          .selectFrom('user_collections')
-          .select('modified_ms')
-          .where('user_id', '=', uid)
-          .where('collection_id', '=', collectionId)
-          .as('collection_modified'),
+        collectionTimeQuery(trx, uid, collectionId).as('collection_modified'),
       ])
       .limit(limit + 1)
       .offset(q.offset && 'skip' in q.offset ? q.offset.skip : 0)
