@@ -41,9 +41,9 @@ function stamp(reply: FastifyReply, ms: number): FastifyReply {
   return reply.header('X-Weave-Timestamp', formatTs(Math.max(nowTicks(), ms)));
 }
 
-/** Writes report their own time T, so X-Weave-Timestamp equals the new X-Last-Modified. */
+/** Writes report their own time T as both X-Last-Modified and X-Weave-Timestamp. */
 function stampWrite(reply: FastifyReply, t: number): FastifyReply {
-  return reply.header('X-Weave-Timestamp', formatTs(t));
+  return lastModified(reply, t).header('X-Weave-Timestamp', formatTs(t));
 }
 
 function uidOf(req: FastifyRequest): number {
@@ -163,7 +163,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
 
   const deleteStorage = async (req: FastifyRequest, reply: FastifyReply) => {
     const t = await service.deleteStorage(uidOf(req), preconditions(req));
-    return json(lastModified(stampWrite(reply, t), t), 200, '{}');
+    return json(stampWrite(reply, t), 200, '{}');
   };
   app.delete('/1.5/:uid', deleteStorage);
   app.delete('/1.5/:uid/storage', deleteStorage);
@@ -194,9 +194,9 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     const { items, failed } = postBody(req, collection, limits);
     const result = await service.postRecords(uid, collection, items, failed, mode, pre);
     await quotaHeader(reply, uid);
-    lastModified(reply, result.lastModified);
     if (result.batch !== undefined) {
-      stamp(reply, result.lastModified);
+      // Staging changes nothing visible: the collection keeps its time.
+      lastModified(stamp(reply, result.lastModified), result.lastModified);
       return json(reply, 202, JSON.stringify({ batch: result.batch, success: result.success, failed: result.failed }));
     }
     stampWrite(reply, result.modified!);
@@ -216,7 +216,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     } else {
       t = await service.deleteCollection(uid, collection, preconditions(req));
     }
-    return json(lastModified(stampWrite(reply, t), t), 200, `{"modified":${formatTs(t)}}`);
+    return json(stampWrite(reply, t), 200, `{"modified":${formatTs(t)}}`);
   });
   methodNotAllowed('/1.5/:uid/storage/:collection', ['GET', 'POST', 'DELETE']);
 
@@ -235,13 +235,13 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     const item = putBody(req, id!, collection!, limits);
     const t = await service.putRecord(uid, collection!, item, pre);
     await quotaHeader(reply, uid);
-    return json(lastModified(stampWrite(reply, t), t), 200, formatTs(t));
+    return json(stampWrite(reply, t), 200, formatTs(t));
   });
 
   app.delete('/1.5/:uid/storage/:collection/:id', async (req, reply) => {
     const { collection, id } = req.params as Params;
     const t = await service.deleteRecord(uidOf(req), collection!, id!, preconditions(req));
-    return json(lastModified(stampWrite(reply, t), t), 200, `{"modified":${formatTs(t)}}`);
+    return json(stampWrite(reply, t), 200, `{"modified":${formatTs(t)}}`);
   });
   methodNotAllowed('/1.5/:uid/storage/:collection/:id', ['GET', 'PUT', 'DELETE']);
 
