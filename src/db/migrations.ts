@@ -115,6 +115,138 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_accounts': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('accounts')
+          .addColumn('uid', 'text', (c) => c.primaryKey())
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('normalized_email', 'text', (c) => c.notNull().unique())
+          .addColumn('email_verified', 'integer', (c) => c.notNull())
+          .addColumn('auth_salt', 'text', (c) => c.notNull())
+          .addColumn('verify_hash', 'text', (c) => c.notNull())
+          .addColumn('wrap_wrap_kb', 'text', (c) => c.notNull())
+          .addColumn('ka', 'text', (c) => c.notNull())
+          .addColumn('verifier_version', 'integer', (c) => c.notNull())
+          .addColumn('verifier_set_at', big, (c) => c.notNull())
+          .addColumn('keys_changed_at', big, (c) => c.notNull())
+          .addColumn('profile_changed_at', big, (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('locale', 'text')
+          .execute();
+
+        await db.schema
+          .createTable('session_tokens')
+          .addColumn('token_id', 'text', (c) => c.primaryKey())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('auth_key', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('last_access_at', big, (c) => c.notNull())
+          .addColumn('auth_at', big, (c) => c.notNull())
+          .addColumn('user_agent', 'text', (c) => c.notNull())
+          .addColumn('verification_id', 'text')
+          .addColumn('verification_method', 'text')
+          .addColumn('verification_reason', 'text')
+          .addColumn('verified_at', big)
+          .execute();
+        await db.schema.createIndex('session_tokens_uid_idx').on('session_tokens').column('uid').execute();
+
+        await db.schema
+          .createTable('key_fetch_tokens')
+          .addColumn('token_id', 'text', (c) => c.primaryKey())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('auth_key', 'text', (c) => c.notNull())
+          .addColumn('key_bundle', 'text', (c) => c.notNull())
+          .addColumn('verification_id', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('key_fetch_tokens_uid_idx').on('key_fetch_tokens').column('uid').execute();
+
+        await db.schema
+          .createTable('account_tokens')
+          .addColumn('token_id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('auth_key', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addColumn('code_hash', 'text')
+          .addColumn('tries', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.createIndex('account_tokens_uid_idx').on('account_tokens').column('uid').execute();
+
+        await db.schema
+          .createTable('codes')
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('code_hash', 'text', (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addPrimaryKeyConstraint('codes_pk', ['uid', 'kind', 'target'])
+          .execute();
+
+        await db.schema
+          .createTable('devices')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('session_token_id', 'text', (c) => c.unique())
+          .addColumn('refresh_token_id', 'text', (c) => c.unique())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('push_callback', 'text')
+          .addColumn('push_public_key', 'text')
+          .addColumn('push_auth_key', 'text')
+          .addColumn('push_endpoint_expired', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('available_commands', 'text', (c) => c.notNull())
+          .addColumn('command_index', big, (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.createIndex('devices_uid_idx').on('devices').column('uid').execute();
+
+        await db.schema
+          .createTable('device_commands')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('idx', big, (c) => c.notNull())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('command', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('sender', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('device_commands_pk', ['device_id', 'idx'])
+          .execute();
+        await db.schema.createIndex('device_commands_expiry_idx').on('device_commands').column('expires_at').execute();
+
+        await db.schema
+          .createTable('refresh_tokens')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('client_id', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('last_used_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('refresh_tokens_uid_idx').on('refresh_tokens').column('uid').execute();
+
+        await db.schema
+          .createTable('rate_limits')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('window_start', big, (c) => c.notNull())
+          .addColumn('count', 'integer', (c) => c.notNull())
+          .addColumn('blocked_until', big, (c) => c.notNull().defaultTo(0))
+          .execute();
+
+        await db.schema
+          .createTable('invites')
+          .addColumn('code_hash', 'text', (c) => c.primaryKey())
+          .addColumn('email', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addColumn('used_at', big)
+          .execute();
+      },
+    },
   };
 }
 

@@ -57,7 +57,148 @@ export interface BatchBsosTable {
   ttl_s: number | null;
 }
 
+// Accounts (fxa-auth.md 2.1). Binary values are lower-case hex; booleans are 0/1 integers so
+// both engines read them the same way.
+
+export interface AccountsTable {
+  uid: string;
+  /** As typed at sign-up: the salt of the client's password stretching. */
+  email: string;
+  /** Lower-cased, for lookup. */
+  normalized_email: string;
+  email_verified: number;
+  auth_salt: string;
+  verify_hash: string;
+  wrap_wrap_kb: string;
+  ka: string;
+  verifier_version: number;
+  verifier_set_at: number;
+  keys_changed_at: number;
+  profile_changed_at: number;
+  created_at: number;
+  locale: string | null;
+}
+
+export interface SessionTokensTable {
+  token_id: string;
+  uid: string;
+  auth_key: string;
+  created_at: number;
+  last_access_at: number;
+  /** Seconds, as OAuth's auth_at. */
+  auth_at: number;
+  user_agent: string;
+  /** Null once verified; otherwise the id that the confirmation code and key-fetch token share. */
+  verification_id: string | null;
+  /** 'email-otp' while a code is pending. */
+  verification_method: string | null;
+  /** 'signup' or 'login': which mail the pending code came in. */
+  verification_reason: string | null;
+  verified_at: number | null;
+}
+
+export interface KeyFetchTokensTable {
+  token_id: string;
+  uid: string;
+  auth_key: string;
+  /** The /account/keys bundle, computed when the password was last seen. */
+  key_bundle: string;
+  verification_id: string | null;
+  created_at: number;
+}
+
+/** accountReset, passwordChange and passwordForgot tokens. */
+export interface AccountTokensTable {
+  token_id: string;
+  kind: 'accountReset' | 'passwordChange' | 'passwordForgot';
+  uid: string;
+  auth_key: string;
+  created_at: number;
+  expires_at: number;
+  /** passwordForgot: SHA-256 of the 32-hex passCode; attempts left. */
+  code_hash: string | null;
+  tries: number;
+}
+
+/** One-time codes mailed to the user, kept hashed. */
+export interface CodesTable {
+  uid: string;
+  /** 'signup' | 'login' | 'unblock' | 'reset' */
+  kind: string;
+  /** Session token id the code confirms, or '' for account-wide codes. */
+  target: string;
+  code_hash: string;
+  expires_at: number;
+  attempts: number;
+}
+
+export interface DevicesTable {
+  id: string;
+  uid: string;
+  session_token_id: string | null;
+  refresh_token_id: string | null;
+  name: string;
+  type: string;
+  created_at: number;
+  push_callback: string | null;
+  push_public_key: string | null;
+  push_auth_key: string | null;
+  push_endpoint_expired: number;
+  /** JSON object of command name -> string. */
+  available_commands: string;
+  /** Index of the last command queued for this device. */
+  command_index: number;
+}
+
+export interface DeviceCommandsTable {
+  device_id: string;
+  idx: number;
+  uid: string;
+  command: string;
+  /** JSON. */
+  payload: string;
+  sender: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
+/** OAuth refresh tokens, stored as SHA-256 of the token. */
+export interface RefreshTokensTable {
+  token_hash: string;
+  uid: string;
+  client_id: string;
+  scope: string;
+  created_at: number;
+  last_used_at: number;
+}
+
+/** Fixed-window counters for rate limits, shared by every process on the database. */
+export interface RateLimitsTable {
+  key: string;
+  window_start: number;
+  count: number;
+  blocked_until: number;
+}
+
+export interface InvitesTable {
+  code_hash: string;
+  email: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 export interface Schema {
+  accounts: AccountsTable;
+  session_tokens: SessionTokensTable;
+  key_fetch_tokens: KeyFetchTokensTable;
+  account_tokens: AccountTokensTable;
+  codes: CodesTable;
+  devices: DevicesTable;
+  device_commands: DeviceCommandsTable;
+  refresh_tokens: RefreshTokensTable;
+  rate_limits: RateLimitsTable;
+  invites: InvitesTable;
   foxden_secrets: SecretsTable;
   collections: CollectionsTable;
   user_storage: UserStorageTable;
