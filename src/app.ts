@@ -3,7 +3,15 @@ import { publicPathPrefix, type Config } from './config.js';
 import { TokenVerifier } from './crypto/tokenlib.js';
 import { migrate, openDatabase, type Database } from './db/index.js';
 import { ensureSecret } from './db/secrets.js';
+import { AccountsAuthenticator } from './accounts/auth.js';
+import type { AccountsContext } from './accounts/context.js';
+import { Customs } from './accounts/customs.js';
+import { pruneAccounts } from './accounts/prune.js';
+import { ensureVapidKeys, PushSender } from './accounts/push.js';
+import { accountsRoutes } from './accounts/routes.js';
+import { defaultScryptConcurrency, ScryptPool } from './crypto/verifier.js';
 import { healthRoutes } from './health.js';
+import { createMailer, type Mailer } from './mail/index.js';
 import { StorageAuthenticator } from './storage/auth.js';
 import { storageRoutes } from './storage/routes.js';
 import { StorageService } from './storage/service.js';
@@ -15,6 +23,7 @@ export interface App {
   database: Database;
   storage: StorageService;
   tokens: TokenVerifier;
+  accounts: AccountsContext;
   /** Stop accepting, finish in-flight requests, stop timers, close the database. */
   close(): Promise<void>;
 }
@@ -38,6 +47,8 @@ const CORS_HEADERS = [
   'X-If-Modified-Since',
   'X-If-Unmodified-Since',
   'X-Verify-Code',
+  'Timestamp',
+  'Retry-After',
 ].join(', ');
 
 export function loggerOptions(config: Config): Record<string, unknown> {
@@ -81,6 +92,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   const prefix = publicPathPrefix(config);
   server = Fastify({
+    // Believe X-Forwarded-For only from the configured proxies (or the given number of hops).
+    trustProxy: typeof config.trustedProxies === 'number' ? ((n: number) => (_addr: string, hop: number) => hop < n)(config.trustedProxies) : config.trustedProxies,
     logger: options.logger ?? loggerOptions(config),
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 1000 },
@@ -115,7 +128,24 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   server.setNotFoundHandler(async (_req, reply) => reply.code(404).type('application/json').send('0'));
 
+  const log = server.log;
+  const publicBase = config.publicUrl ? config.publicUrl.href.replace(/\/+$/, '') : `http://${config.host}:${config.port}`;
+  const mailer: Mailer = createMailer({ smtpUrl: config.accounts.smtpUrl, from: config.accounts.mailFrom, dataDir: config.dataDir, publicUrl: publicBase, log });
+  const mailAddress = /<([^>]+)>/.exec(config.accounts.mailFrom)?.[1] ?? config.accounts.mailFrom;
+  const accounts: AccountsContext = {
+    database,
+    db: database.db,
+    settings: config.accounts,
+    pool: new ScryptPool(config.accounts.scryptConcurrency || defaultScryptConcurrency()),
+    mailer,
+    customs: new Customs(database.db, { enabled: config.accounts.rateLimits }),
+    push: new PushSender({ vapid: await ensureVapidKeys(database.db), subject: `mailto:${mailAddress}`, log }),
+    publicBase,
+    log,
+  };
+
   await server.register(healthRoutes, { database });
+  await server.register(accountsRoutes, { prefix: '/auth/v1', ctx: accounts, auth: new AccountsAuthenticator(database.db, config.publicUrl) });
   await server.register(storageRoutes, { service: storage, auth, limits: config.storage });
 
   let purgeTimer: NodeJS.Timeout | undefined;
@@ -124,6 +154,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       storage.purgeExpired().then(
         (n) => n > 0 && server.log.info({ purged: n }, 'expired records purged'),
         (err) => server.log.warn({ err }, 'purge failed'),
+      );
+      pruneAccounts(accounts).then(
+        (n) => n > 0 && server.log.info({ pruned: n }, 'expired account tokens and codes pruned'),
+        (err) => server.log.warn({ err }, 'accounts pruning failed'),
       );
     }, config.purgeIntervalSeconds * 1000);
     purgeTimer.unref();
@@ -135,8 +169,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       shuttingDown = true;
       if (purgeTimer) clearInterval(purgeTimer);
       await server.close();
+      await mailer.close();
       await database.close();
     })());
 
-  return { server, database, storage, tokens, close };
+  return { server, database, storage, tokens, accounts, close };
 }

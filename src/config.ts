@@ -49,6 +49,29 @@ const schema = z.object({
   FOXDEN_STORAGE_MAX_TOTAL_BYTES: int(1024).default(262_144_000),
   FOXDEN_STORAGE_QUOTA_BYTES: int(0).default(0),
   FOXDEN_STORAGE_PURGE_INTERVAL_SECONDS: int(0, 86_400 * 7).default(3600),
+  FOXDEN_SMTP_URL: z
+    .string()
+    .refine((v) => /^smtps?:\/\/[^/?#]+/i.test(v), { message: 'must be an smtp://host:port or smtps://host:port URL' })
+    .optional(),
+  FOXDEN_MAIL_FROM: z.string().min(3).optional(),
+  FOXDEN_REGISTRATION: z
+    .enum(['first', 'open', 'closed', 'invite', 'allowlist'], {
+      errorMap: () => ({ message: 'must be first, open, closed, invite or allowlist' }),
+    })
+    .default('first'),
+  FOXDEN_REGISTRATION_ALLOWLIST: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0))
+    .refine((list) => list.every((s) => /^[^@\s]*@[^@\s]+$/.test(s)), {
+      message: 'must be a comma-separated list of e-mail addresses and @domains',
+    }),
+  FOXDEN_SIGNIN_CONFIRMATION: z
+    .enum(['always', 'new-device', 'never'], { errorMap: () => ({ message: 'must be always, new-device or never' }) })
+    .default('new-device'),
+  FOXDEN_RATE_LIMITS: z.enum(['on', 'off'], { errorMap: () => ({ message: 'must be on or off' }) }).default('on'),
+  FOXDEN_SCRYPT_CONCURRENCY: int(0, 64).default(0),
+  FOXDEN_TRUSTED_PROXIES: z.string().optional(),
 });
 
 export type RawConfig = z.input<typeof schema>;
@@ -79,6 +102,21 @@ export interface Config {
   expiredTokenGraceSeconds: number;
   storage: StorageLimits;
   purgeIntervalSeconds: number;
+  accounts: AccountsSettings;
+  /** Fastify trustProxy: addresses/CIDRs of proxies whose X-Forwarded-For is believed, or a hop count. */
+  trustedProxies: string[] | number | undefined;
+}
+
+export interface AccountsSettings {
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  registration: 'first' | 'open' | 'closed' | 'invite' | 'allowlist';
+  /** Lower-cased addresses and @domains. */
+  registrationAllowlist: string[];
+  signinConfirmation: 'always' | 'new-device' | 'never';
+  rateLimits: boolean;
+  /** 0 = choose from the core count. */
+  scryptConcurrency: number;
 }
 
 export class ConfigError extends Error {}
@@ -167,7 +205,23 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
     expiredTokenGraceSeconds: c.FOXDEN_EXPIRED_TOKEN_GRACE_SECONDS,
     storage,
     purgeIntervalSeconds: c.FOXDEN_STORAGE_PURGE_INTERVAL_SECONDS,
+    accounts: {
+      smtpUrl: c.FOXDEN_SMTP_URL,
+      mailFrom: c.FOXDEN_MAIL_FROM ?? `Foxden <foxden@${c.FOXDEN_PUBLIC_URL ? new URL(c.FOXDEN_PUBLIC_URL).hostname : 'localhost'}>`,
+      registration: c.FOXDEN_REGISTRATION,
+      registrationAllowlist: c.FOXDEN_REGISTRATION_ALLOWLIST,
+      signinConfirmation: c.FOXDEN_SIGNIN_CONFIRMATION,
+      rateLimits: c.FOXDEN_RATE_LIMITS === 'on',
+      scryptConcurrency: c.FOXDEN_SCRYPT_CONCURRENCY,
+    },
+    trustedProxies: trustedProxies(c.FOXDEN_TRUSTED_PROXIES),
   };
+}
+
+function trustedProxies(value: string | undefined): string[] | number | undefined {
+  if (!value || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 /** Where the configured public URL puts its path prefix ('' for none). */

@@ -144,6 +144,7 @@ function migrations(engine: Engine): Record<string, Migration> {
           .addColumn('last_access_at', big, (c) => c.notNull())
           .addColumn('auth_at', big, (c) => c.notNull())
           .addColumn('user_agent', 'text', (c) => c.notNull())
+          .addColumn('ip', 'text', (c) => c.notNull().defaultTo(''))
           .addColumn('verification_id', 'text')
           .addColumn('verification_method', 'text')
           .addColumn('verification_reason', 'text')

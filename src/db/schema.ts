@@ -88,6 +88,8 @@ export interface SessionTokensTable {
   /** Seconds, as OAuth's auth_at. */
   auth_at: number;
   user_agent: string;
+  /** Client address at sign-in (for the new-device confirmation policy). */
+  ip: string;
   /** Null once verified; otherwise the id that the confirmation code and key-fetch token share. */
   verification_id: string | null;
   /** 'email-otp' while a code is pending. */

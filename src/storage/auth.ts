@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { computeMac, macMatches, NonceCache, parseHawkHeader, payloadHash } from '../crypto/hawk.js';
 import type { TokenPayload, TokenVerifier } from '../crypto/tokenlib.js';
+import { signedOrigin, signedResource } from '../public-url.js';
 import { unauthorized } from './errors.js';
 
 // Hawk with tokenserver tokens (sync-storage.md 2.2).
@@ -21,30 +22,9 @@ export interface StorageCredentials {
 
 export class StorageAuthenticator {
   private readonly nonces: NonceCache;
-  private readonly prefix: string;
 
   constructor(private readonly options: StorageAuthOptions) {
     this.nonces = new NonceCache(options.skewSeconds);
-    this.prefix = options.publicUrl ? options.publicUrl.pathname.replace(/\/+$/, '') : '';
-  }
-
-  /** Host and port the client signed: the public URL's, or the request's Host header. */
-  private origin(req: FastifyRequest): { host: string; port: number } {
-    const pub = this.options.publicUrl;
-    if (pub) {
-      return { host: pub.hostname, port: pub.port ? Number(pub.port) : pub.protocol === 'https:' ? 443 : 80 };
-    }
-    const hostHeader = req.headers.host ?? '';
-    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostHeader);
-    const secure = req.protocol === 'https';
-    return { host: m?.[1] ?? '', port: m?.[2] ? Number(m[2]) : secure ? 443 : 80 };
-  }
-
-  /** The request target as the client sent it, with the public path prefix in front. */
-  resource(req: FastifyRequest): string {
-    const raw = req.originalUrl;
-    if (!this.prefix || raw === this.prefix || raw.startsWith(`${this.prefix}/`)) return raw;
-    return this.prefix + raw;
   }
 
   /**
@@ -61,8 +41,9 @@ export class StorageAuthenticator {
     if (Math.round(token.payload.expires) + grace <= now) throw unauthorized('expired token');
     const ts = Number(attrs.ts);
     if (Math.abs(ts - now) > this.options.skewSeconds) throw unauthorized('timestamp outside the allowed clock skew');
-    const { host, port } = this.origin(req);
-    const expected = computeMac(token.key, { method: req.method, resource: this.resource(req), host, port }, attrs);
+    const { host, port } = signedOrigin(this.options.publicUrl, req);
+    const resource = signedResource(this.options.publicUrl, req);
+    const expected = computeMac(token.key, { method: req.method, resource, host, port }, attrs);
     if (!macMatches(expected, attrs.mac)) throw unauthorized('invalid MAC');
     // The first 16 characters (96 bits) of the MAC identify a request well enough to spot a replay.
     if (!this.nonces.check(ts, attrs.mac.slice(0, 16), Math.floor(now))) throw unauthorized('replayed request');
