@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { migrate, openDatabase } from './db/index.js';
+import { createInvite } from './accounts/registration.js';
+import { migrate, openDatabase, type Database } from './db/index.js';
 import { VERSION } from './version.js';
 
 function configOrExit(file: string | undefined): Config {
@@ -51,19 +52,47 @@ program
   .description('start the server (runs migrations first)')
   .action(() => serve(program.opts().config));
 
+/** Open the configured database, bring it up to date, run `fn`, close it. */
+async function withDatabase<T>(fn: (database: Database, config: Config) => Promise<T>): Promise<T> {
+  const config = configOrExit(program.opts().config);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    return await fn(database, config);
+  } finally {
+    await database.close();
+  }
+}
+
 program
   .command('migrate')
   .description('apply database migrations and exit')
-  .action(async () => {
-    const config = configOrExit(program.opts().config);
-    const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-    try {
+  .action(() =>
+    withDatabase(async (database) => {
       const applied = await migrate(database);
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
-    } finally {
-      await database.close();
-    }
-  });
+    }),
+  );
+
+program
+  .command('invite')
+  .description('create a single-use sign-up code (for FOXDEN_REGISTRATION=invite)')
+  .option('--email <address>', 'only this address may use the code')
+  .option('--days <n>', 'days the code stays valid', '7')
+  .action((opts: { email?: string; days: string }) =>
+    withDatabase(async (database, config) => {
+      const days = Number(opts.days);
+      if (!Number.isFinite(days) || days <= 0 || days > 365) {
+        process.stderr.write('foxden: --days must be a number of days between 1 and 365\n');
+        process.exit(2);
+      }
+      await migrate(database);
+      const invite = await createInvite(database.db, { email: opts.email, lifetimeMs: days * 24 * 3600 * 1000 });
+      process.stdout.write(`${invite.code}\n`);
+      const until = new Date(invite.expiresAt).toISOString();
+      const note = config.accounts.registration === 'invite' ? '' : ` (note: FOXDEN_REGISTRATION is ${config.accounts.registration}, so codes are not asked for)`;
+      process.stderr.write(`invite code valid until ${until}${opts.email ? ` for ${opts.email}` : ''}${note}\n`);
+    }),
+  );
 
 program.parseAsync(process.argv).catch((err) => {
   process.stderr.write(`foxden: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
