@@ -7,6 +7,7 @@ import SQLite from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hawkHeader } from '../src/crypto/hawk.js';
 import { makeToken } from '../src/crypto/tokenlib.js';
+import { FxaClient, TestUser } from './helpers/fxa.js';
 import { CLI, exitCode, spawnServer, type ServerProcess } from './helpers/process.js';
 
 // Foxden run the way a user runs it: `node dist/cli.js` (what `npm start` runs), configured by
@@ -136,6 +137,35 @@ describe('foxden serve', () => {
     const db = new SQLite(join(dir, 'foxden.sqlite'), { readonly: true });
     expect(db.prepare("select count(*) as n from bsos where bso_id = 'slow'").get()).toEqual({ n: 1 });
     db.close();
+  });
+
+  it('foxden invite prints a single-use code that sign-up accepts under FOXDEN_REGISTRATION=invite', async () => {
+    const dir = dataDir();
+    const env = { ...process.env, FOXDEN_DATA_DIR: dir, FOXDEN_REGISTRATION: 'invite' };
+    const made = spawn(process.execPath, [CLI, 'invite', '--email', 'guest@example.com', '--days', '2'], { env });
+    let out = '';
+    made.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await exitCode(made)).toBe(0);
+    const code = out.trim();
+    expect(code).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const server = await serve({ FOXDEN_DATA_DIR: dir, FOXDEN_REGISTRATION: 'invite' });
+    const user = new TestUser(new FxaClient(server.url), 'guest@example.com', 'a long enough password');
+    expect((await user.create()).status).toBe(403);
+    expect((await user.create({ inviteCode: code })).status).toBe(200);
+    const bad = spawn(process.execPath, [CLI, 'invite', '--days', 'forever'], { env });
+    expect(await exitCode(bad)).toBe(2);
+  });
+
+  it('keeps passwords, account tokens and key bundles out of its logs', async () => {
+    const server = await serve({ FOXDEN_DATA_DIR: dataDir(), FOXDEN_LOG_LEVEL: 'debug' });
+    const user = new TestUser(new FxaClient(server.url), 'logs@example.com', 'a long enough password');
+    expect((await user.create()).status).toBe(200);
+    const devices = await user.call('GET', '/account/devices');
+    expect(devices.status).toBe(200);
+    await new Promise((res) => setTimeout(res, 200));
+    const logs = server.output();
+    expect(logs).toMatch(/mail written to outbox/);
+    for (const secret of [user.authPW, user.sessionToken, user.keyFetchToken, 'a long enough password']) expect(logs).not.toContain(secret);
   });
 
   it('keeps tokens, keys and payloads out of its logs', async () => {

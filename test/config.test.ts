@@ -40,6 +40,47 @@ describe('configuration', () => {
     expect(c.storage.quotaBytes).toBe(1048576);
   });
 
+  it('has account defaults: first sign-up only, codes for new devices, outbox mail, rate limits on', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.accounts).toEqual({
+      smtpUrl: undefined,
+      mailFrom: 'Foxden <foxden@localhost>',
+      registration: 'first',
+      registrationAllowlist: [],
+      signinConfirmation: 'new-device',
+      rateLimits: true,
+      scryptConcurrency: 0,
+    });
+    expect(c.trustedProxies).toBeUndefined();
+    expect(loadConfig({ env: { FOXDEN_PUBLIC_URL: 'https://sync.example.com' } }).accounts.mailFrom).toBe('Foxden <foxden@sync.example.com>');
+  });
+
+  it('reads the account settings', () => {
+    const c = loadConfig({
+      env: {
+        FOXDEN_SMTP_URL: 'smtps://user:pw@mail.example.com:465',
+        FOXDEN_MAIL_FROM: 'Sync <sync@example.com>',
+        FOXDEN_REGISTRATION: 'allowlist',
+        FOXDEN_REGISTRATION_ALLOWLIST: 'Me@Example.com, @family.example',
+        FOXDEN_SIGNIN_CONFIRMATION: 'never',
+        FOXDEN_RATE_LIMITS: 'off',
+        FOXDEN_SCRYPT_CONCURRENCY: '2',
+        FOXDEN_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8',
+      },
+    });
+    expect(c.accounts).toEqual({
+      smtpUrl: 'smtps://user:pw@mail.example.com:465',
+      mailFrom: 'Sync <sync@example.com>',
+      registration: 'allowlist',
+      registrationAllowlist: ['me@example.com', '@family.example'],
+      signinConfirmation: 'never',
+      rateLimits: false,
+      scryptConcurrency: 2,
+    });
+    expect(c.trustedProxies).toEqual(['127.0.0.1', '10.0.0.0/8']);
+    expect(loadConfig({ env: { FOXDEN_TRUSTED_PROXIES: '2' } }).trustedProxies).toBe(2);
+  });
+
   it('reads a YAML file with the same keys, and the environment wins', () => {
     const path = file('foxden.yaml', 'FOXDEN_PORT: 7000\nFOXDEN_HOST: 0.0.0.0\nFOXDEN_STORAGE_MAX_POST_RECORDS: 50\n');
     const c = loadConfig({ env: { FOXDEN_PORT: '7001' }, file: path });
@@ -63,6 +104,12 @@ describe('configuration', () => {
       [{ FOXDEN_SYNC_MASTER_SECRET: 'short' }, /FOXDEN_SYNC_MASTER_SECRET=.*at least 16/],
       [{ FOXDEN_LOG_LEVEL: 'loud' }, /FOXDEN_LOG_LEVEL="loud"/],
       [{ FOXDEN_STORAGE_MAX_POST_RECORDS: '0' }, /FOXDEN_STORAGE_MAX_POST_RECORDS="0": must be at least 1/],
+      [{ FOXDEN_SMTP_URL: 'mail.example.com:25' }, /FOXDEN_SMTP_URL="mail.example.com:25": must be an smtp:\/\/host:port/],
+      [{ FOXDEN_REGISTRATION: 'sometimes' }, /FOXDEN_REGISTRATION="sometimes": must be first, open, closed, invite or allowlist/],
+      [{ FOXDEN_REGISTRATION_ALLOWLIST: 'example.com' }, /FOXDEN_REGISTRATION_ALLOWLIST=.*e-mail addresses and @domains/],
+      [{ FOXDEN_SIGNIN_CONFIRMATION: 'maybe' }, /FOXDEN_SIGNIN_CONFIRMATION="maybe": must be always, new-device or never/],
+      [{ FOXDEN_RATE_LIMITS: 'yes' }, /FOXDEN_RATE_LIMITS="yes": must be on or off/],
+      [{ FOXDEN_SCRYPT_CONCURRENCY: '-1' }, /FOXDEN_SCRYPT_CONCURRENCY="-1": must be at least 0/],
       [{ FOXDEN_STORAGE_MAX_REQUEST_BYTES: '2000', FOXDEN_STORAGE_MAX_POST_BYTES: '4000' }, /FOXDEN_STORAGE_MAX_REQUEST_BYTES=2000: must be at least FOXDEN_STORAGE_MAX_POST_BYTES/],
     ];
     for (const [env, message] of bad) {
