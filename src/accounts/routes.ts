@@ -93,6 +93,8 @@ const schemas = {
       marketingOptIn: z.boolean().optional(),
       newsletters: z.array(z.string().max(64)).optional(),
       metricsContext: z.object({}).passthrough().optional(),
+      // fxa-js-client's sessionVerifyCode passes its `style` option (e-mail style, e.g. 'trailhead').
+      style: z.string().max(32).optional(),
     })
     .strict(),
   resend: z.object({ email: email.optional(), type: z.string().max(32).optional(), ...informational }).strict(),
@@ -169,7 +171,13 @@ const schemas = {
     .strict()
     .refine((n) => n.excluded === undefined || n.to === 'all', { message: 'excluded only goes with to: "all"' }),
   attachedDestroy: z
-    .object({ clientId: z.string().regex(/^[0-9a-f]{16}$/).optional(), deviceId: hex(16).optional(), sessionTokenId: hex(32).optional(), refreshTokenId: hex(32).optional() })
+    // Clients echo an attached_clients entry back as is, so absent ids arrive as null (upstream allows null).
+    .object({
+      clientId: z.string().regex(/^[0-9a-f]{16}$/).nullish().transform((v) => v ?? undefined),
+      deviceId: hex(16).nullish().transform((v) => v ?? undefined),
+      sessionTokenId: hex(32).nullish().transform((v) => v ?? undefined),
+      refreshTokenId: hex(32).nullish().transform((v) => v ?? undefined),
+    })
     .strict(),
 };
 
@@ -179,11 +187,21 @@ function validate<S extends z.ZodTypeAny>(schema: S, value: unknown, source: 'pa
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const key = issue.path.join('.');
-  if (issue.code === 'invalid_type' && issue.received === 'undefined' && key) throw errors.missingParameter(key);
-  if (issue.code === 'unrecognized_keys') throw errors.invalidParameter(`unexpected field ${issue.keys.join(', ')}`, issue.keys);
-  const err = errors.invalidParameter(key ? `${key} ${issue.message}` : issue.message, key ? [key] : []);
+  // An absent field is 108 whichever check noticed it (a union or literal reports no invalid_type).
+  if (key && issue.code !== 'custom' && valueAt(value ?? {}, issue.path) === undefined) throw errors.missingParameter(key);
+  const err =
+    issue.code === 'unrecognized_keys'
+      ? errors.invalidParameter(`unexpected field ${issue.keys.join(', ')}`, issue.keys)
+      : errors.invalidParameter(key ? `${key} ${issue.message}` : issue.message, key ? [key] : []);
   (err.extra.validation as { source: string }).source = source;
   throw err;
+}
+
+/** The value at `path` inside `value`, own properties only; undefined when a step is absent. */
+function valueAt(value: unknown, path: (string | number)[]): unknown {
+  let v = value;
+  for (const step of path) v = v !== null && typeof v === 'object' && Object.hasOwn(v, step) ? (v as Record<string | number, unknown>)[step] : undefined;
+  return v;
 }
 
 function requestInfo(req: FastifyRequest): RequestInfo {
@@ -363,7 +381,10 @@ export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOp
     await sessionOf(req);
     return { exists: false, verified: false };
   });
-  app.post('/recoveryKey/exists', async () => ({ exists: false }));
+  app.post('/recoveryKey/exists', async (req) => {
+    validate(z.object({ email: email.optional() }).strict(), req.body);
+    return { exists: false };
+  });
   const gone = async (_req: FastifyRequest, reply: FastifyReply) => {
     const e = errors.gone();
     return reply.code(e.status).send(e.body());
