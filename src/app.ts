@@ -129,8 +129,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   server.setNotFoundHandler(async (_req, reply) => reply.code(404).type('application/json').send('0'));
 
   const log = server.log;
-  const publicBase = config.publicUrl ? config.publicUrl.href.replace(/\/+$/, '') : `http://${config.host}:${config.port}`;
-  const mailer: Mailer = createMailer({ smtpUrl: config.accounts.smtpUrl, from: config.accounts.mailFrom, dataDir: config.dataDir, publicUrl: publicBase, log });
+  const publicBase = config.publicUrl ? config.publicUrl.href.replace(/\/+$/, '') : undefined;
+  // Mails name the server; without a public URL the best guess is where it listens.
+  const mailBase = publicBase ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${config.port}`;
+  const mailer: Mailer = createMailer({ smtpUrl: config.accounts.smtpUrl, from: config.accounts.mailFrom, dataDir: config.dataDir, publicUrl: mailBase, log });
   const mailAddress = /<([^>]+)>/.exec(config.accounts.mailFrom)?.[1] ?? config.accounts.mailFrom;
   const accounts: AccountsContext = {
     database,

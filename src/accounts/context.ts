@@ -26,8 +26,8 @@ export interface AccountsContext {
   mailer: Mailer;
   customs: Customs;
   push: PushSender;
-  /** Origin (and prefix) of the public URL, for links in mail and push. */
-  publicBase: string;
+  /** FOXDEN_PUBLIC_URL without a trailing slash; undefined = take the origin from each request. */
+  publicBase: string | undefined;
   log: Logger;
   /** Called after an account is deleted or its keys change, so Sync data can go too. */
   onAccountDeleted?: (uid: string) => Promise<void>;
@@ -36,6 +36,8 @@ export interface AccountsContext {
 /** Per-request facts the operations need. */
 export interface RequestInfo {
   ip: string;
+  /** The public URL, or the origin this request was sent to: the base of URLs handed to clients. */
+  origin: string;
   userAgent: string;
   locale?: string;
 }

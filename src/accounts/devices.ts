@@ -201,10 +201,13 @@ export async function invokeCommand(
       .execute();
     return idx;
   });
-  const url = `${ctx.publicBase}/auth/v1/account/device/commands?index=${index}&limit=1`;
+  const url = `${req.origin}/auth/v1/account/device/commands?index=${index}&limit=1`;
   const targets = await pushTargets(ctx, owner.uid, { only: [input.target] });
   if (targets.length === 0) return { enqueued: true, notified: false };
-  await pushTo(ctx, targets, { version: 1, command: 'fxaccounts:command_received', data: { command: input.command, index, sender: sender?.id, url } }, ttl);
+  // As upstream: the push lives as long as the command when the sender gave a ttl, and open-uri's
+  // default is 30 days; any other command's push gets PUSH_TTL's 6 hours (fxa-auth.md 7.1).
+  const pushTtl = input.ttl ?? (input.command === 'https://identity.mozilla.com/cmd/open-uri' ? ttl : undefined);
+  await pushTo(ctx, targets, { version: 1, command: 'fxaccounts:command_received', data: { command: input.command, index, sender: sender?.id, url } }, pushTtl);
   const after = await ctx.db.selectFrom('devices').select('push_endpoint_expired').where('id', '=', input.target).executeTakeFirst();
   return after?.push_endpoint_expired ? { enqueued: true, notified: false, notifyError: 'push endpoint expired' } : { enqueued: true, notified: true };
 }

@@ -27,7 +27,8 @@ const hex = (bytes: number) =>
 const email = z
   .string()
   .max(255)
-  .regex(/^[^\s@]{1,64}@[^\s@.]+(?:\.[^\s@.]+)*$/, { message: 'must be an e-mail address' });
+  // No control characters or lone surrogates: PostgreSQL refuses NUL in text, and neither belongs in an address.
+  .regex(/^[^\s@\p{Cc}\p{Cs}]{1,64}@[^\s@.\p{Cc}\p{Cs}]+(?:\.[^\s@.\p{Cc}\p{Cs}]+)*$/u, { message: 'must be an e-mail address' });
 const displaySafe = (max: number) =>
   z
     .string()
@@ -204,10 +205,11 @@ function valueAt(value: unknown, path: (string | number)[]): unknown {
   return v;
 }
 
-function requestInfo(req: FastifyRequest): RequestInfo {
+function requestInfo(ctx: AccountsContext, req: FastifyRequest): RequestInfo {
   const lang = req.headers['accept-language'];
   const locale = typeof lang === 'string' ? lang.split(',')[0]!.split(';')[0]!.trim().slice(0, 35) || undefined : undefined;
-  return { ip: req.ip, userAgent: req.headers['user-agent'] ?? '', locale };
+  const origin = ctx.publicBase ?? `${req.protocol}://${req.host}`;
+  return { ip: req.ip, origin, userAgent: req.headers['user-agent'] ?? '', locale };
 }
 
 export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOptions): Promise<void> {
@@ -223,6 +225,11 @@ export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOp
     } catch {
       done(errors.invalidJson(), undefined);
     }
+  });
+
+  // A body without a Content-Type is read as JSON, as upstream reads it.
+  app.addHook('onRequest', async (req) => {
+    if (req.headers['content-type'] === undefined && (req.headers['content-length'] ?? '0') !== '0') req.headers['content-type'] = 'application/json';
   });
 
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -262,12 +269,12 @@ export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOp
     const body = validate(schemas.create, req.body);
     if (body.preVerified) throw errors.invalidParameter('preVerified is not accepted', ['preVerified']);
     const query = validate(z.object({ keys: booleanQuery, service }).strict(), req.query, 'query');
-    return account.createAccount(ctx, { ...body, keys: query.keys }, requestInfo(req));
+    return account.createAccount(ctx, { ...body, keys: query.keys }, requestInfo(ctx, req));
   });
   app.post('/account/login', async (req) => {
     const body = validate(schemas.login, req.body);
     const query = validate(z.object({ keys: booleanQuery, service, verificationMethod: z.string().max(32).optional() }).strict(), req.query, 'query');
-    return account.login(ctx, { ...body, keys: query.keys }, requestInfo(req));
+    return account.login(ctx, { ...body, keys: query.keys }, requestInfo(ctx, req));
   });
   app.get('/account/status', async (req) => {
     const q = validate(schemas.statusByUid, req.query, 'query');
@@ -280,14 +287,14 @@ export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOp
   app.get('/account/keys', async (req) => account.fetchKeys(ctx, (await authed(req, ['keyFetchToken'])) as KeyFetchCredentials));
   app.post('/account/reset', async (req) => {
     const token = (await authed(req, ['accountResetToken'])) as AccountTokenCredentials;
-    return password.accountReset(ctx, token, validate(schemas.reset, req.body), keysQuery(req), requestInfo(req));
+    return password.accountReset(ctx, token, validate(schemas.reset, req.body), keysQuery(req), requestInfo(ctx, req));
   });
   app.post('/account/destroy', async (req) => {
     const s = await optionalSession(req);
-    return account.destroyAccount(ctx, validate(schemas.destroy, req.body), s, requestInfo(req));
+    return account.destroyAccount(ctx, validate(schemas.destroy, req.body), s, requestInfo(ctx, req));
   });
   app.get('/account/profile', async (req) => account.accountProfile(ctx, (await sessionOf(req)).uid));
-  app.post('/account/login/send_unblock_code', async (req) => account.sendUnblockCode(ctx, validate(schemas.emailOnly, req.body).email, requestInfo(req)));
+  app.post('/account/login/send_unblock_code', async (req) => account.sendUnblockCode(ctx, validate(schemas.emailOnly, req.body).email, requestInfo(ctx, req)));
   app.post('/account/login/reject_unblock_code', async (req) => {
     const body = validate(schemas.rejectUnblock, req.body);
     return account.rejectUnblockCode(ctx, body.uid, body.unblockCode);
@@ -301,46 +308,46 @@ export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOp
   });
   app.post('/session/verify_code', async (req) => {
     const s = await sessionOf(req);
-    return session.verifySessionCode(ctx, s, validate(schemas.verifyOtp, req.body).code, requestInfo(req));
+    return session.verifySessionCode(ctx, s, validate(schemas.verifyOtp, req.body).code, requestInfo(ctx, req));
   });
   app.post('/session/resend_code', async (req) => {
     const s = await sessionOf(req);
     validate(schemas.resend, req.body);
-    return session.resendSessionCode(ctx, s, requestInfo(req));
+    return session.resendSessionCode(ctx, s, requestInfo(ctx, req));
   });
   app.get('/recovery_email/status', async (req) => session.recoveryEmailStatus(ctx, await sessionOf(req)));
   app.post('/recovery_email/resend_code', async (req) => {
     const s = await sessionOf(req);
     validate(schemas.resend, req.body);
-    return session.resendSessionCode(ctx, s, requestInfo(req));
+    return session.resendSessionCode(ctx, s, requestInfo(ctx, req));
   });
   app.post('/recovery_email/verify_code', async (req) => {
     const body = validate(schemas.verifyLink, req.body);
-    return session.verifyRecoveryEmailCode(ctx, body.uid, body.code, requestInfo(req));
+    return session.verifyRecoveryEmailCode(ctx, body.uid, body.code, requestInfo(ctx, req));
   });
 
   // Passwords
   app.post('/password/change/start', async (req) => {
     const s = await optionalSession(req);
-    return password.passwordChangeStart(ctx, validate(schemas.changeStart, req.body), s, requestInfo(req));
+    return password.passwordChangeStart(ctx, validate(schemas.changeStart, req.body), s, requestInfo(ctx, req));
   });
   app.post('/password/change/finish', async (req) => {
     const token = (await authed(req, ['passwordChangeToken'])) as AccountTokenCredentials;
-    return password.passwordChangeFinish(ctx, token, validate(schemas.changeFinish, req.body), keysQuery(req), requestInfo(req));
+    return password.passwordChangeFinish(ctx, token, validate(schemas.changeFinish, req.body), keysQuery(req), requestInfo(ctx, req));
   });
-  app.post('/password/forgot/send_code', async (req) => password.passwordForgotSendCode(ctx, validate(schemas.emailOnly, req.body).email, requestInfo(req)));
+  app.post('/password/forgot/send_code', async (req) => password.passwordForgotSendCode(ctx, validate(schemas.emailOnly, req.body).email, requestInfo(ctx, req)));
   app.post('/password/forgot/resend_code', async (req) => {
     const token = (await authed(req, ['passwordForgotToken'])) as AccountTokenCredentials;
     validate(schemas.emailOnly, req.body);
-    return password.passwordForgotResendCode(ctx, token, requestInfo(req));
+    return password.passwordForgotResendCode(ctx, token, requestInfo(ctx, req));
   });
   app.post('/password/forgot/verify_code', async (req) => {
     const token = (await authed(req, ['passwordForgotToken'])) as AccountTokenCredentials;
-    return password.passwordForgotVerifyCode(ctx, token, validate(schemas.forgotVerify, req.body).code, requestInfo(req));
+    return password.passwordForgotVerifyCode(ctx, token, validate(schemas.forgotVerify, req.body).code, requestInfo(ctx, req));
   });
   app.get('/password/forgot/status', async (req) => password.passwordForgotStatus((await authed(req, ['passwordForgotToken'])) as AccountTokenCredentials));
-  app.post('/password/forgot/send_otp', async (req) => password.passwordForgotSendOtp(ctx, validate(schemas.emailOnly, req.body).email, requestInfo(req)));
-  app.post('/password/forgot/verify_otp', async (req) => password.passwordForgotVerifyOtp(ctx, validate(schemas.forgotVerifyOtp, req.body), requestInfo(req)));
+  app.post('/password/forgot/send_otp', async (req) => password.passwordForgotSendOtp(ctx, validate(schemas.emailOnly, req.body).email, requestInfo(ctx, req)));
+  app.post('/password/forgot/verify_otp', async (req) => password.passwordForgotVerifyOtp(ctx, validate(schemas.forgotVerifyOtp, req.body), requestInfo(ctx, req)));
 
   // Devices and commands
   app.post('/account/device', async (req) => devices.upsertDevice(ctx, await deviceOwner(req), validate(schemas.device, req.body)));
@@ -356,7 +363,7 @@ export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOp
   app.get('/account/device/commands', async (req) => {
     const owner = await deviceOwner(req);
     const q = validate(
-      z.object({ index: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(100).default(100) }).strict(),
+      z.object({ index: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0), limit: z.coerce.number().int().min(1).max(100).default(100) }).strict(),
       req.query,
       'query',
     );
@@ -364,11 +371,11 @@ export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOp
   });
   app.post('/account/devices/invoke_command', async (req) => {
     const owner = await deviceOwner(req);
-    return devices.invokeCommand(ctx, owner, validate(schemas.invoke, req.body), requestInfo(req));
+    return devices.invokeCommand(ctx, owner, validate(schemas.invoke, req.body), requestInfo(ctx, req));
   });
   app.post('/account/devices/notify', async (req) => {
     const owner = await deviceOwner(req);
-    return devices.notifyOtherDevices(ctx, owner, validate(schemas.notify, req.body) as never, requestInfo(req));
+    return devices.notifyOtherDevices(ctx, owner, validate(schemas.notify, req.body) as never, requestInfo(ctx, req));
   });
   app.get('/account/attached_clients', async (req) => devices.attachedClients(ctx, await deviceOwner(req)));
   app.post('/account/attached_client/destroy', async (req) => {

@@ -1,4 +1,4 @@
-import { createDecipheriv, createECDH, createPublicKey, hkdfSync, randomBytes, verify } from 'node:crypto';
+import { createECDH, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureVapidKeys, PushSender, validPushCallback, type PushTarget } from '../../src/accounts/push.js';
 import { migrate, openDatabase } from '../../src/db/index.js';
+import { decrypt, subscriber } from '../helpers/push.js';
 
 // Pushes go to a real local push service, which decrypts and checks them the way
 // autopush would (RFC 8291 aes128gcm, RFC 8292 VAPID).
@@ -17,53 +18,12 @@ interface Received {
   body: Buffer;
 }
 
-/** A subscriber as Firefox is: a P-256 key pair and a 16-byte auth secret. */
-function subscriber() {
-  const ecdh = createECDH('prime256v1');
-  ecdh.generateKeys();
-  const auth = randomBytes(16);
-  return {
-    ecdh,
-    auth,
-    p256dh: ecdh.getPublicKey('base64url', 'uncompressed'),
-    authKey: auth.toString('base64url'),
-  };
-}
-
 function vapidKeyPair() {
   const ecdh = createECDH('prime256v1');
   ecdh.generateKeys();
   const d = ecdh.getPrivateKey();
   const privateKey = Buffer.concat([Buffer.alloc(32 - d.length), d]).toString('base64url');
   return { publicKey: ecdh.getPublicKey('base64url', 'uncompressed'), privateKey };
-}
-
-function hkdf(ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer {
-  return Buffer.from(hkdfSync('sha256', ikm, salt, info, length));
-}
-
-/** Decrypt a single-record aes128gcm body (RFC 8188 section 2, RFC 8291 section 3). */
-function decrypt(body: Buffer, ua: ReturnType<typeof subscriber>): string {
-  const salt = body.subarray(0, 16);
-  const rs = body.readUInt32BE(16);
-  const idlen = body[20]!;
-  expect(idlen).toBe(65);
-  const asPublic = body.subarray(21, 21 + idlen);
-  const record = body.subarray(21 + idlen);
-  expect(record.length).toBeLessThanOrEqual(rs);
-  const shared = ua.ecdh.computeSecret(asPublic);
-  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.ecdh.getPublicKey(), asPublic]);
-  const ikm = hkdf(shared, ua.auth, keyInfo, 32);
-  const cek = hkdf(ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16);
-  const nonce = hkdf(ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12);
-  const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
-  decipher.setAuthTag(record.subarray(record.length - 16));
-  const padded = Buffer.concat([decipher.update(record.subarray(0, record.length - 16)), decipher.final()]);
-  let end = padded.length - 1;
-  while (end >= 0 && padded[end] === 0) end--;
-  // The last (here only) record ends its data with the delimiter 0x02.
-  expect(padded[end]).toBe(2);
-  return padded.subarray(0, end).toString('utf8');
 }
 
 /** Check the VAPID Authorization header; returns the JWT claims. */
