@@ -19,6 +19,7 @@ import {
   type AccountsContext,
   type RequestInfo,
 } from './context.js';
+import type { CustomsAction, CustomsSubject } from './customs.js';
 import { errors } from './errors.js';
 import { notifyDevices } from './notify.js';
 import { checkRegistration } from './registration.js';
@@ -45,11 +46,11 @@ export async function checkPassword(ctx: AccountsContext, account: Account, auth
   return stretched;
 }
 
-async function refuseIfLimited(ctx: AccountsContext, action: Parameters<AccountsContext['customs']['check']>[0], subject: { ip: string; email?: string; uid?: string }): Promise<void> {
+/** Count the attempt against the rate limits; 429 errno 114 when over. */
+export async function refuseIfLimited(ctx: AccountsContext, action: CustomsAction, subject: CustomsSubject): Promise<void> {
   const verdict = await ctx.customs.check(action, subject);
   if (verdict) throw errors.tooManyRequests(verdict.retryAfter);
 }
-export { refuseIfLimited };
 
 /** New random verifier material for authPW: salt, verifyHash and the wrapwrap key. */
 export async function newVerifier(ctx: AccountsContext, authPW: string): Promise<{ authSalt: string; stretched: Stretched }> {

@@ -37,7 +37,7 @@ describe.each(await testEngines())('database (%s)', (engine) => {
   it('migrates a fresh database once, then finds nothing to do', async () => {
     const open = await fresh();
     const db = await open();
-    expect(await migrate(db)).toEqual(['0001_secrets', '0002_storage']);
+    expect(await migrate(db)).toEqual(['0001_secrets', '0002_storage', '0003_accounts']);
     expect(await migrate(db)).toEqual([]);
     const names = await db.db.selectFrom('collections').select(['collection_id', 'name']).orderBy('collection_id').execute();
     expect(names.slice(0, 3)).toEqual([
@@ -75,7 +75,7 @@ describe.each(await testEngines())('database (%s)', (engine) => {
     );
     expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
     // Exactly one process applied the migrations; the others found the database up to date.
-    expect(runs.filter((r) => r.out.includes('applied: 0001_secrets, 0002_storage'))).toHaveLength(1);
+    expect(runs.filter((r) => r.out.includes('applied: 0001_secrets, 0002_storage, 0003_accounts'))).toHaveLength(1);
     expect(runs.filter((r) => r.out.includes('database is up to date'))).toHaveLength(2);
   });
 
