@@ -9,7 +9,8 @@ import { Customs } from './accounts/customs.js';
 import { pruneAccounts } from './accounts/prune.js';
 import { ensureVapidKeys, PushSender } from './accounts/push.js';
 import { accountsRoutes } from './accounts/routes.js';
-import { defaultScryptConcurrency, ScryptPool } from './crypto/verifier.js';
+import { ScryptProcess } from './crypto/scrypt-process.js';
+import { defaultScryptConcurrency, SCRYPT, ScryptPool } from './crypto/verifier.js';
 import { healthRoutes } from './health.js';
 import { createMailer, type Mailer } from './mail/index.js';
 import { StorageAuthenticator } from './storage/auth.js';
@@ -129,6 +130,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   server.setNotFoundHandler(async (_req, reply) => reply.code(404).type('application/json').send('0'));
 
   const log = server.log;
+  const scryptProcess = new ScryptProcess(SCRYPT);
   const publicBase = config.publicUrl ? config.publicUrl.href.replace(/\/+$/, '') : undefined;
   // Mails name the server; without a public URL the best guess is where it listens.
   const mailBase = publicBase ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${config.port}`;
@@ -138,7 +140,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     database,
     db: database.db,
     settings: config.accounts,
-    pool: new ScryptPool(config.accounts.scryptConcurrency || defaultScryptConcurrency()),
+    pool: new ScryptPool(config.accounts.scryptConcurrency || defaultScryptConcurrency(), undefined, (pw, salt) => scryptProcess.run(pw, salt)),
     mailer,
     customs: new Customs(database.db, { enabled: config.accounts.rateLimits }),
     push: new PushSender({ vapid: await ensureVapidKeys(database.db), subject: `mailto:${mailAddress}`, log }),
@@ -171,6 +173,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       shuttingDown = true;
       if (purgeTimer) clearInterval(purgeTimer);
       await server.close();
+      scryptProcess.close();
       await mailer.close();
       await database.close();
     })());

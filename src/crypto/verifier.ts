@@ -55,22 +55,36 @@ export class ScryptPool {
   constructor(
     readonly concurrency: number = defaultScryptConcurrency(),
     private readonly maxWaitMs = 5000,
+    /** Where scrypt runs: this process's thread pool unless given (the server uses a niced child process). */
+    private readonly compute: (authPW: Buffer, authSalt: Buffer) => Promise<Buffer> = scryptOnce,
   ) {}
 
   get pending(): number {
     return this.queue.length + this.running;
   }
 
-  async stretch(authPW: Buffer, authSalt: Buffer): Promise<Stretched> {
+  /** Seconds to come back after, when a computation asked for now would be refused; else undefined. */
+  busyRetryAfter(): number | undefined {
     const expectedWait = (this.queue.length / this.concurrency) * this.averageMs;
     if (this.running >= this.concurrency && expectedWait + this.averageMs > this.maxWaitMs) {
-      throw new ServerBusyError(Math.max(1, Math.ceil((expectedWait + this.averageMs) / 1000)));
+      return Math.max(1, Math.ceil((expectedWait + this.averageMs) / 1000));
     }
+    return undefined;
+  }
+
+  /** Throw ServerBusyError when a computation asked for now would be refused: lets callers shed load before doing other work. */
+  admit(): void {
+    const retryAfter = this.busyRetryAfter();
+    if (retryAfter !== undefined) throw new ServerBusyError(retryAfter);
+  }
+
+  async stretch(authPW: Buffer, authSalt: Buffer): Promise<Stretched> {
+    this.admit();
     if (this.running >= this.concurrency) await new Promise<void>((resolve) => this.queue.push(resolve));
     this.running++;
     const started = performance.now();
     try {
-      return deriveFromBigStretched(await scryptOnce(authPW, authSalt));
+      return deriveFromBigStretched(await this.compute(authPW, authSalt));
     } finally {
       this.averageMs = this.averageMs * 0.8 + (performance.now() - started) * 0.2;
       this.running--;

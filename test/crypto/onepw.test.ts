@@ -117,3 +117,22 @@ describe('/account/keys bundle (fxa-auth.md 2.5)', () => {
     await expect(unbundleKeys(bundleKey, bundle.slice(2))).rejects.toThrow(/length/);
   });
 });
+
+describe('scrypt in a lower-priority child process', () => {
+  it('computes the official vector, starts on demand, and fails pending work when closed', async () => {
+    const { ScryptProcess } = await import('../../src/crypto/scrypt-process.js');
+    const { SCRYPT } = await import('../../src/crypto/verifier.js');
+    const child = new ScryptProcess(SCRYPT);
+    const pool = new ScryptPool(2, 5000, (pw, salt) => child.run(pw, salt));
+    const [a, b] = await Promise.all([
+      pool.stretch(Buffer.from(V.authPW, 'hex'), Buffer.from(V.authSalt, 'hex')),
+      pool.stretch(Buffer.from(V.authPW, 'hex'), Buffer.from(V.authSalt, 'hex')),
+    ]);
+    expect(a.verifyHash.toString('hex')).toBe(V.verifyHash);
+    expect(b.wrapwrapKey.toString('hex')).toBe(V.wrapwrapKey);
+    const pending = child.run(Buffer.from(V.authPW, 'hex'), Buffer.from(V.authSalt, 'hex'));
+    child.close();
+    await expect(pending).rejects.toThrow(/closed/);
+    await expect(child.run(Buffer.alloc(32), Buffer.alloc(32))).rejects.toThrow(/closed/);
+  });
+});
