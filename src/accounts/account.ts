@@ -26,6 +26,12 @@ import { checkRegistration } from './registration.js';
 
 // Sign-up, sign-in, keys, status and deletion (fxa-auth.md 4.1).
 
+/** Refuse at once, before any database work, when the password queue is full (a storm is on). */
+export function admitPasswordCheck(ctx: AccountsContext): void {
+  const retryAfter = ctx.pool.busyRetryAfter();
+  if (retryAfter !== undefined) throw errors.serverBusy(retryAfter);
+}
+
 export async function stretch(ctx: AccountsContext, authPW: string, authSalt: string): Promise<Stretched> {
   try {
     return await ctx.pool.stretch(Buffer.from(authPW, 'hex'), Buffer.from(authSalt, 'hex'));
@@ -68,6 +74,7 @@ export interface CreateInput {
 }
 
 export async function createAccount(ctx: AccountsContext, input: CreateInput, req: RequestInfo) {
+  admitPasswordCheck(ctx);
   await refuseIfLimited(ctx, 'accountCreate', { ip: req.ip, email: input.email });
   const normalized = normalizeEmail(input.email);
   const existing = await accountByEmail(ctx.db, input.email);
@@ -141,14 +148,9 @@ export interface LoginInput {
   service?: string;
 }
 
-async function needsConfirmation(ctx: AccountsContext, account: Account, input: LoginInput, req: RequestInfo): Promise<boolean> {
-  if (!account.email_verified) return true;
-  if (input.reason === 'password_check' || input.reason === 'password_change' || input.reason === 'account_delete') return false;
-  const policy = ctx.settings.signinConfirmation;
-  if (policy === 'never') return false;
-  if (policy === 'always') return true;
-  // new-device: a verified session from the same address and browser is a device we know.
-  const known = await ctx.db
+/** A device we know: a confirmed session of this account from the same address and browser. */
+async function knownDevice(ctx: AccountsContext, account: Account, req: RequestInfo): Promise<boolean> {
+  const row = await ctx.db
     .selectFrom('session_tokens')
     .select('token_id')
     .where('uid', '=', account.uid)
@@ -157,10 +159,20 @@ async function needsConfirmation(ctx: AccountsContext, account: Account, input: 
     .where('user_agent', '=', req.userAgent.slice(0, 255))
     .limit(1)
     .executeTakeFirst();
+  return row !== undefined;
+}
+
+function needsConfirmation(ctx: AccountsContext, account: Account, input: LoginInput, known: boolean): boolean {
+  if (!account.email_verified) return true;
+  if (input.reason === 'password_check' || input.reason === 'password_change' || input.reason === 'account_delete') return false;
+  const policy = ctx.settings.signinConfirmation;
+  if (policy === 'never') return false;
+  if (policy === 'always') return true;
   return !known;
 }
 
 export async function login(ctx: AccountsContext, input: LoginInput, req: RequestInfo) {
+  admitPasswordCheck(ctx);
   const verdict = await ctx.customs.check('accountLogin', { ip: req.ip, email: input.email });
   if (verdict) {
     if (!verdict.unblockable) throw errors.tooManyRequests(verdict.retryAfter);
@@ -172,7 +184,8 @@ export async function login(ctx: AccountsContext, input: LoginInput, req: Reques
   if (account.email !== input.email && !input.originalLoginEmail && !input.skipCaseError) throw errors.incorrectEmailCase(account.email);
   const stretched = await checkPassword(ctx, account, input.authPW, req);
 
-  const confirm = await needsConfirmation(ctx, account, input, req);
+  const known = await knownDevice(ctx, account, req);
+  const confirm = needsConfirmation(ctx, account, input, known);
   const reason = account.email_verified ? 'login' : 'signup';
   const code = numericCode(6);
   if (confirm) await refuseIfLimited(ctx, 'sendCode', { ip: req.ip, email: account.normalized_email, uid: account.uid });
@@ -197,7 +210,8 @@ export async function login(ctx: AccountsContext, input: LoginInput, req: Reques
       await ctx.db.deleteFrom('session_tokens').where('token_id', '=', session.token.id).execute();
       throw err;
     }
-  } else if (input.reason !== 'password_check') {
+  } else if (!known && input.reason !== 'password_check') {
+    // A sign-in that needed no code from a device we have not seen: tell the owner.
     sendNotice(ctx, { to: account.email, template: 'newDeviceLogin', locale: req.locale, params: { email: account.email, device } });
   }
   return {

@@ -127,13 +127,24 @@ describe.each(await testEngines())('sign-in confirmation on %s', (engine) => {
 
   describe('never', () => {
     const ctx = useAccountsServer(engine, { FOXDEN_REGISTRATION: 'open', FOXDEN_SIGNIN_CONFIRMATION: 'never' });
-    it('signs in verified, and mails a new sign-in notice instead', async () => {
+    it('signs in verified, and mails a new sign-in notice for a device it has not seen', async () => {
       const { user } = await signUp(ctx, 'never@example.com');
+      const notices = () => outbox(ctx.dataDir).filter((m) => m.template === 'newDeviceLogin' && m.to === 'never@example.com').length;
       const res = await user.login();
       expect(res.body).toMatchObject({ verified: true, sessionVerified: true, emailVerified: true });
       expect(res.body.verificationMethod).toBeUndefined();
       expect((await user.fetchKB()).status).toBe(200);
-      await expect.poll(() => outbox(ctx.dataDir).filter((m) => m.template === 'newDeviceLogin' && m.to === 'never@example.com').length).toBe(1);
+      // The browser that signed up is known: no notice.
+      const phone = { headers: { 'user-agent': 'Mozilla/5.0 (Android 14; Mobile; rv:153.0) Gecko/153.0 Firefox/153.0' } };
+      const other = await ctx.client.call('POST', '/account/login', { email: user.email, authPW: user.authPW }, phone);
+      expect(other.body).toMatchObject({ sessionVerified: true });
+      await expect.poll(notices).toBe(1);
+      const mail = outbox(ctx.dataDir).find((m) => m.template === 'newDeviceLogin')!;
+      expect(mail.text).toContain('Firefox on Android');
+      // Once that device has a session, signing in from it again is no news.
+      await ctx.client.call('POST', '/account/login', { email: user.email, authPW: user.authPW }, phone);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(notices()).toBe(1);
     });
 
     it('an unconfirmed account still has to confirm its address', async () => {
