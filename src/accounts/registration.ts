@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AccountsSettings } from '../config.js';
-import type { Db } from '../db/index.js';
+import type { Db, Engine } from '../db/index.js';
+import { sql } from '../db/kysely.js';
 import { errors } from './errors.js';
 
 // Who may create an account (FOXDEN_REGISTRATION): 'first' lets the first account in and then
@@ -58,4 +59,16 @@ export async function checkRegistration(trx: Db, settings: AccountsSettings, nor
       await trx.updateTable('invites').set({ used_at: now }).where('code_hash', '=', invite.code_hash).execute();
     }
   }
+}
+
+/**
+ * Under 'first', confirming an address is what makes an account the owner: once one account is
+ * confirmed, no other may be. Runs inside the confirming transaction; on PostgreSQL it also
+ * takes a server-wide lock so two confirmations cannot both win (SQLite's write lock already is one).
+ */
+export async function checkFirstConfirmation(trx: Db, engine: Engine, settings: AccountsSettings, uid: string): Promise<void> {
+  if (settings.registration !== 'first') return;
+  if (engine === 'postgres') await sql`select pg_advisory_xact_lock(${0x666f78}, 2)`.execute(trx);
+  const owner = await trx.selectFrom('accounts').select('uid').where('email_verified', '=', 1).where('uid', '!=', uid).limit(1).executeTakeFirst();
+  if (owner) throw errors.registrationClosed();
 }

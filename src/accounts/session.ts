@@ -4,6 +4,7 @@ import { consumeCode, findCodeTarget, numericCode, storeCode } from './codes.js'
 import { describeUserAgent, requireAccount, sendMail, sendNotice, withAccountLock, type AccountsContext, type RequestInfo } from './context.js';
 import { refuseIfLimited } from './account.js';
 import { errors } from './errors.js';
+import { checkFirstConfirmation } from './registration.js';
 import { notifyDevices } from './notify.js';
 
 // Session state, sign-out and confirmation codes (fxa-auth.md 4.2, 4.3).
@@ -69,6 +70,7 @@ export async function verifySessionCode(ctx: AccountsContext, session: SessionCr
   const kind = session.verificationReason === 'signup' || !account.email_verified ? 'signup' : 'login';
   const ok = await withAccountLock(ctx, session.uid, async (trx) => {
     if (!(await consumeCode(trx, session.uid, kind, session.id, code))) return false;
+    if (!account.email_verified) await checkFirstConfirmation(trx, ctx.database.engine, ctx.settings, session.uid);
     await markVerified(trx, session.uid, session.id, session.verificationId, true);
     return true;
   });
@@ -126,6 +128,7 @@ export async function verifyRecoveryEmailCode(ctx: AccountsContext, uid: string,
   }
   await withAccountLock(ctx, uid, async (trx) => {
     if (!(await consumeCode(trx, uid, found.kind, found.target, code))) throw errors.invalidVerificationCode();
+    if (!account.email_verified) await checkFirstConfirmation(trx, ctx.database.engine, ctx.settings, uid);
     const session = await trx.selectFrom('session_tokens').select('verification_id').where('token_id', '=', found.target).executeTakeFirst();
     await markVerified(trx, uid, found.target, session?.verification_id ?? null, true);
   });

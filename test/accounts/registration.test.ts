@@ -54,11 +54,16 @@ describe.each(await testEngines())('registration on %s', (engine) => {
 
   describe('first: an abandoned, never-confirmed sign-up does not lock the owner out', () => {
     const ctx = useAccountsServer(engine, {});
-    it('allows a second sign-up while the first is unconfirmed', async () => {
+    it('allows a second sign-up while the first is unconfirmed, and only the first to confirm owns the server', async () => {
       const squatter = new TestUser(ctx.client, 'squatter@example.com', 'whatever whatever');
       expect((await squatter.create()).status).toBe(200);
       const owner = await signUp(ctx, 'owner@example.com');
       expect(owner.res.status).toBe(200);
+      // The owner confirmed first: the other sign-up can no longer be confirmed.
+      const late = await squatter.verify(await latestCode(ctx.dataDir, 'verifyShortCode', 'squatter@example.com'));
+      expect(late.status).toBe(403);
+      expect(late.body.errno).toBe(202);
+      expect((await squatter.call('GET', '/recovery_email/status')).body).toMatchObject({ emailVerified: false });
     });
   });
 
