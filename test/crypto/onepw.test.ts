@@ -136,3 +136,24 @@ describe('scrypt in a lower-priority child process', () => {
     await expect(child.run(Buffer.alloc(32), Buffer.alloc(32))).rejects.toThrow(/closed/);
   });
 });
+
+describe('Hawk with an FxA session token (fxa-auth.md 3.1 vectors)', () => {
+  const session = deriveToken(range(0xa0, 0xbf), 'sessionToken');
+  const origin = { host: 'accounts.example.com', port: 443 };
+  const attrs = { ts: '1700000000', nonce: 'AAECAwQFBgc=' };
+
+  it('signs POST /v1/account/scoped-key-data with a payload hash', async () => {
+    const { computeMac, payloadHash } = await import('../../src/crypto/hawk.js');
+    const body = '{"client_id":"5882386c6d801776","scope":"https://identity.mozilla.com/apps/oldsync"}';
+    const hash = payloadHash('application/json; charset=utf-8', body);
+    expect(hash).toBe('91iGP8X9DMBWl5/vi0NpLA1NsMoXsq9SXP1cv/RzID0=');
+    const mac = computeMac(Buffer.from(session.authKey, 'hex'), { method: 'POST', resource: '/v1/account/scoped-key-data', ...origin }, { ...attrs, hash });
+    expect(mac).toBe('6LqENVIO+cCHFENrjyK4ELlQU+lKifEGpGfrYIRZqmw=');
+  });
+
+  it('signs GET /v1/session/status without one', async () => {
+    const { computeMac } = await import('../../src/crypto/hawk.js');
+    const mac = computeMac(Buffer.from(session.authKey, 'hex'), { method: 'GET', resource: '/v1/session/status', ...origin }, attrs);
+    expect(mac).toBe('Hg2x+5qFkjWUWJnfB4omaOPMhDw7PWocOnTcTSoEofE=');
+  });
+});
