@@ -1,9 +1,16 @@
-import type { LatencySummary, Problems, Target } from '../storage/common.js';
+import type { Target } from '../common/client.js';
+import type { LatencySummary, Problems } from '../common/report.js';
 
 // Shared by the orchestrator (run.ts) and the worker (worker.ts) of the auth benchmark: the
 // jobs a worker runs and the results it sends back. Times are epoch milliseconds
 // (performance.timeOrigin + performance.now()), so workers in different processes measure
 // over the same window.
+
+/**
+ * The one user agent of every request, set-up included: the measured sign-ins then come from
+ * a browser Foxden already knows for each account (the same address and user agent).
+ */
+export const FIREFOX_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 
 /** Every phase counts what finishes inside [measureFrom, measureTo); traffic starts at startAt. */
 export interface Window {
@@ -114,8 +121,6 @@ export interface StorageResult extends WorkerCpu {
 }
 
 export type AuthResult = ScryptResult | LoginResult | StorageResult;
-
-export type WorkerMessage = { type: 'result'; result: AuthResult } | { type: 'error'; message: string };
 
 /** Epoch milliseconds with sub-millisecond resolution, comparable across processes. */
 export function nowMs(): number {

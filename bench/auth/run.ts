@@ -1,17 +1,22 @@
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import type http from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { payloadHash, hawkHeader } from '../../src/crypto/hawk.js';
 import { bytesToHex, deriveTokenKeys, hexToBytes, passwordCredentials } from '../../src/crypto/onepw.js';
 import { defaultScryptConcurrency } from '../../src/crypto/verifier.js';
-import { BENCH_SECRET, keepAliveAgent, newProblems, send, sleep, summarize, type Problems, type Target } from '../storage/common.js';
+import { BENCH_SECRET, keepAliveAgent, send, sleep, type Target } from '../common/client.js';
+import { machineBusySeconds, noisy, statFields } from '../common/cpu.js';
+import { HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin, onLines } from '../common/foxden.js';
+import { runInChild } from '../common/jobs.js';
+import { parseOptions, usageError, wholeNumber } from '../common/options.js';
+import { atCleanup, checkInterrupted, cleanupAll, exited, isInterrupted, runBench, stopChild, track } from '../common/processes.js';
+import { f1, f2, log, newProblems, pct, printProblems, summarize, table, verdict, type Problems } from '../common/report.js';
 import {
+  FIREFOX_UA,
   nowMs,
   type AuthJob,
   type AuthResult,
@@ -22,7 +27,6 @@ import {
   type StorageJob,
   type StorageKind,
   type StorageResult,
-  type WorkerMessage,
 } from './common.js';
 
 // Foxden auth benchmark (bench/auth/README.md). Foxden runs as a child process on SQLite in a
@@ -48,39 +52,21 @@ const USAGE = `usage: npm run bench:auth -- [options]
   --busy-pause P       after a busy 503 a client waits: retry-after (what the server asks, plus up to 25%
                        at random; the default) or a number of ms`;
 
-const { values: opts } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '15' },
-    rounds: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: '2' },
-    pools: { type: 'string', default: 'both' },
-    accounts: { type: 'string', default: '16' },
-    'login-clients': { type: 'string', default: '8' },
-    'storm-clients': { type: 'string', default: '64' },
-    devices: { type: 'string', default: '4' },
-    rate: { type: 'string', default: '20' },
-    'busy-pause': { type: 'string', default: 'retry-after' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
-  allowPositionals: false,
+const opts = parseOptions(USAGE, {
+  seconds: { type: 'string', default: '15' },
+  rounds: { type: 'string', default: '3' },
+  warmup: { type: 'string', default: '2' },
+  pools: { type: 'string', default: 'both' },
+  accounts: { type: 'string', default: '16' },
+  'login-clients': { type: 'string', default: '8' },
+  'storm-clients': { type: 'string', default: '64' },
+  devices: { type: 'string', default: '4' },
+  rate: { type: 'string', default: '20' },
+  'busy-pause': { type: 'string', default: 'retry-after' },
 });
 
-if (opts.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-
-function usageError(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  process.exit(2);
-}
-
 function intOption(name: keyof typeof opts, min: number, max: number): number {
-  const raw = String(opts[name]);
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) usageError(`--${name} must be a whole number from ${min} to ${max} (got ${raw})`);
-  return n;
+  return wholeNumber(USAGE, name, String(opts[name]), min, max);
 }
 
 const SECONDS = intOption('seconds', 1, 600);
@@ -96,7 +82,7 @@ const RATE = intOption('rate', 1, 1000);
 const BUSY_PAUSE: 'retry-after' | number = (() => {
   const raw = String(opts['busy-pause']);
   if (raw === 'retry-after') return raw;
-  if (!/^\d+$/.test(raw) || Number(raw) > 60_000) usageError(`--busy-pause must be retry-after or a number of ms up to 60000 (got ${raw})`);
+  if (!/^\d+$/.test(raw) || Number(raw) > 60_000) usageError(USAGE, `--busy-pause must be retry-after or a number of ms up to 60000 (got ${raw})`);
   return Number(raw);
 })();
 
@@ -120,11 +106,10 @@ const POOLS: PoolPlan[] = (() => {
     case 'cores':
       return [cores];
     default:
-      return usageError(`--pools must be default, cores or both (got ${String(opts.pools)})`);
+      return usageError(USAGE, `--pools must be default, cores or both (got ${String(opts.pools)})`);
   }
 })();
 
-const HOST = '127.0.0.1';
 const TARGET_LOGIN_RATIO = 0.9;
 const TARGET_P99_RATIO = 1.25;
 /** Storage uids: one block per measured stream, so every stream starts from the same seeded state. */
@@ -133,135 +118,24 @@ const UID_STORAGE = 700_000;
 const STORM_LEAD_MS = 2000;
 /** Time given to a worker process to start (and the storage worker to seed) before its traffic. */
 const START_MS = 1500;
-const FIREFOX_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = (() => {
-  for (let dir = here; dir !== dirname(dir); dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'foxden') return dir;
-  }
-  throw new Error('cannot find the foxden package root above ' + here);
-})();
+const root = foxdenRoot(here);
 const CLI = join(root, 'dist', 'cli.js');
 const WORKER = join(here, 'worker.js');
-if (!existsSync(CLI)) usageError(`${CLI} is missing: run npm run build first (npm run bench:auth does)`);
-
-// ---- children and cleanup ----
-
-const children = new Set<ChildProcess>();
-const cleanups: (() => void)[] = [];
-let cleaning: Promise<void> | undefined;
-let interrupted = false;
-
-/** After Ctrl-C no new round starts. */
-function checkInterrupted(): void {
-  if (interrupted) throw new Error('interrupted');
-}
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (exited(child)) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    if (!exited(child)) child.kill('SIGKILL');
-  }, graceMs);
-  await gone;
-  clearTimeout(timer);
-}
-
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map((c) => stopChild(c, 5000).catch(() => {})));
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        fn();
-      } catch (err) {
-        console.error(`cleanup failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: stopping children and removing bench data`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
+if (!existsSync(CLI)) usageError(USAGE, `${CLI} is missing: run npm run build first (npm run bench:auth does)`);
 
 const PHASE_MS = ROUNDS * ((WARMUP + ROUND_SECONDS) * 1000 + START_MS + STORM_LEAD_MS) + 10_000;
 const HARD_LIMIT_MS = 300_000 + ACCOUNTS * 10_000 + POOLS.length * (4 * PHASE_MS + 180_000);
-const hardLimit = setTimeout(() => {
-  console.error(`\nbench exceeded its ${Math.round(HARD_LIMIT_MS / 1000)} s bound: stopping`);
-  void cleanupAll().finally(() => process.exit(3));
-}, HARD_LIMIT_MS);
-hardLimit.unref();
-
-// ---- output ----
-
-function log(line = ''): void {
-  process.stdout.write(`${line}\n`);
-}
-
-const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
-const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '-');
-const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '-');
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-}
-
-function verdict(ok: boolean, binding: boolean): string {
-  if (binding) return ok ? 'PASS' : 'FAIL';
-  return ok ? '(pass)' : '(fail)';
-}
-
-function problemLine(p: Problems): string {
-  const statuses = Object.entries(p.statuses)
-    .map(([s, n]) => `${s}x${n}`)
-    .join(' ');
-  return `unexpected ${p.unexpected} (5xx ${p.serverErrors}), no answer ${p.transport}; statuses ${statuses}`;
-}
-
-function printProblems(p: Problems, indent = '    '): void {
-  if (p.unexpected === 0 && p.transport === 0) return;
-  log(`${indent}PROBLEMS: ${problemLine(p)}`);
-  for (const e of p.examples) log(`${indent}  [${e.kind}] ${e.status || 'no answer'}: ${e.detail}`);
-}
 
 // ---- CPU: who used the machine during a phase ----
 
-/** CPU seconds all cores spent busy since boot (/proc/stat: user nice system idle iowait irq softirq steal). */
-function machineBusySeconds(): number {
+/** Without /proc/stat, "other processes" is unknown (NaN, printed '-') rather than a failed phase. */
+function busySecondsOrNaN(): number {
   try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100;
+    return machineBusySeconds();
   } catch {
     return NaN;
-  }
-}
-
-/** Fields after the command name in /proc/<pid>/stat (state is index 0, ppid 1, utime 11, stime 12, cutime 13, cstime 14). */
-function statFields(pid: number | string): number[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-  } catch {
-    return undefined;
   }
 }
 
@@ -294,7 +168,7 @@ interface CpuShare {
 
 class CpuMeter {
   private readonly t0 = performance.now();
-  private readonly busy0 = machineBusySeconds();
+  private readonly busy0 = busySecondsOrNaN();
   private readonly self0 = process.cpuUsage();
   private readonly fox0: number;
 
@@ -310,17 +184,13 @@ class CpuMeter {
     // NaN once Foxden is gone (that phase fails anyway): count it as 0 rather than poison the sums.
     const foxNow = processCpuSeconds(this.foxPid);
     const foxden = Number.isFinite(foxNow) && Number.isFinite(this.fox0) ? foxNow - this.fox0 : 0;
-    const busy = machineBusySeconds() - this.busy0;
+    const busy = busySecondsOrNaN() - this.busy0;
     return { seconds, capacity: seconds * CORES, foxden, bench, others: Math.max(0, busy - foxden - bench) };
   }
 }
 
 function cpuLine(c: CpuShare): string {
   return `CPU core-seconds of ${f1(c.capacity)}: Foxden ${f1(c.foxden)}, bench processes ${f1(c.bench)}, other processes ${f1(c.others)}`;
-}
-
-function noisy(c: CpuShare): boolean {
-  return c.others > 0.1 * c.capacity;
 }
 
 // ---- Foxden ----
@@ -335,7 +205,6 @@ class Foxden {
   warnings = 0;
   errors = 0;
   readonly logLines: string[] = [];
-  private partial = '';
   private readonly codes: MailCode[] = [];
   private readonly codeWaiters = new Set<() => void>();
 
@@ -343,13 +212,7 @@ class Foxden {
     readonly child: ChildProcess,
     readonly port: number,
   ) {
-    const take = (chunk: Buffer) => {
-      const lines = (this.partial + chunk.toString('utf8')).split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const line of lines) this.line(line);
-    };
-    child.stdout?.on('data', take);
-    child.stderr?.on('data', take);
+    onLines(child, (line) => this.line(line));
   }
 
   private line(line: string): void {
@@ -409,28 +272,6 @@ class Foxden {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
-
-function heartbeat(port: number): Promise<number> {
-  return new Promise((r) => {
-    const req = http.get({ host: HOST, port, path: '/__heartbeat__', timeout: 1000 }, (res) => {
-      res.resume();
-      res.on('end', () => r(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => r(0));
-  });
-}
-
 async function startFoxden(dataDir: string, pool: number, logLevel: 'info' | 'warn'): Promise<Foxden> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {};
@@ -449,12 +290,7 @@ async function startFoxden(dataDir: string, pool: number, logLevel: 'info' | 'wa
   });
   const child = track(spawn(process.execPath, [CLI, 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const fox = new Foxden(child, port);
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (!fox.alive()) throw new Error(`${fox.describeExit()} before answering /__heartbeat__:\n${fox.logLines.join('\n')}`);
-    if ((await heartbeat(port)) === 200) return fox;
-    await sleep(100);
-  }
+  if (await heartbeatWithin(fox, 30_000)) return fox;
   await stopChild(child);
   throw new Error('Foxden did not answer /__heartbeat__ within 30 s');
 }
@@ -527,26 +363,9 @@ async function createAccounts(fox: Foxden, n: number): Promise<BenchAccount[]> {
 
 // ---- workers ----
 
-async function runWorker<R extends AuthResult>(job: AuthJob): Promise<R> {
-  const child = track(fork(WORKER, [], { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }));
+function runWorker<R extends AuthResult>(job: AuthJob): Promise<R> {
   const timeoutMs = job.measureTo - nowMs() + 90_000;
-  try {
-    return await new Promise<R>((resolveJob, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${job.mode} worker overran its time bound`)), timeoutMs);
-      child.once('message', (m: WorkerMessage) => {
-        clearTimeout(timer);
-        if (m.type === 'result') resolveJob(m.result as R);
-        else reject(new Error(`${job.mode} worker failed: ${m.message}`));
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${job.mode} worker exited (code ${code}, signal ${signal}) without a result`));
-      });
-      child.send(job);
-    });
-  } finally {
-    await stopChild(child, 2000);
-  }
+  return runInChild<R>({ script: WORKER, cwd: root, name: `${job.mode} worker`, timeoutMs, bound: 'its time bound' }, job);
 }
 
 /** Traffic from START_MS (+ leadMs) from now, WARMUP unmeasured, then one round measured. */
@@ -801,22 +620,12 @@ function summary(reports: PoolReport[], load: { before: number[]; after: number[
 
 // ---- main ----
 
-function foxdenVersion(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return dirty ? `${head} + uncommitted changes in src/` : head;
-  } catch {
-    return '(not a git checkout)';
-  }
-}
-
 async function main(): Promise<number> {
   const load = { before: loadavg(), after: [] as number[] };
-  log(`Foxden auth bench: ${CORES} cores, scrypt pools ${POOLS.map((p) => `${p.size} (${p.label})`).join(', ')}; ${SECONDS} s per phase in ${ROUNDS} round(s); node ${process.version}; Foxden ${foxdenVersion()}`);
+  log(`Foxden auth bench: ${CORES} cores, scrypt pools ${POOLS.map((p) => `${p.size} (${p.label})`).join(', ')}; ${SECONDS} s per phase in ${ROUNDS} round(s); node ${process.version}; Foxden ${foxdenVersion(root)}`);
   log(`load average before: ${load.before.map((x) => x.toFixed(2)).join(' ')}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'foxden-bench-auth-'));
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  atCleanup(() => rmSync(dataDir, { recursive: true, force: true }));
   const reports: PoolReport[] = [];
   try {
     log(`\ncreating and verifying ${ACCOUNTS} accounts (sign-up codes read from Foxden's log)…`);
@@ -830,7 +639,7 @@ async function main(): Promise<number> {
     }
     log(`  done in ${f1((performance.now() - t0) / 1000)} s`);
     const streamIndex = { next: 0 };
-    for (const plan of POOLS) if (!interrupted) reports.push(await runPool(plan, dataDir, accounts, streamIndex));
+    for (const plan of POOLS) if (!isInterrupted()) reports.push(await runPool(plan, dataDir, accounts, streamIndex));
   } catch (err) {
     log(`FAILED: ${(err as Error).message}`);
     await cleanupAll();
@@ -843,13 +652,4 @@ async function main(): Promise<number> {
   return reports.length === POOLS.length && reports.every((r) => r.failures.length === 0) ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    clearTimeout(hardLimit);
-    process.exit(code);
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    void cleanupAll().finally(() => process.exit(1));
-  },
-);
+runBench(main, HARD_LIMIT_MS);

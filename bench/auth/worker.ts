@@ -1,19 +1,11 @@
 import { randomBytes, scrypt } from 'node:crypto';
 import { SCRYPT } from '../../src/crypto/verifier.js';
+import { SignedClient, keepAliveAgent, send, sleep, type Answer } from '../common/client.js';
+import { serveOneJob } from '../common/jobs.js';
+import { prng, recordsBody } from '../common/records.js';
+import { newProblems, noteProblem, noteStatus, summarize } from '../common/report.js';
 import {
-  SignedClient,
-  keepAliveAgent,
-  newProblems,
-  noteProblem,
-  noteStatus,
-  prng,
-  recordsBody,
-  send,
-  sleep,
-  summarize,
-  type Answer,
-} from '../storage/common.js';
-import {
+  FIREFOX_UA,
   nowMs,
   sleepUntil,
   type AuthJob,
@@ -25,7 +17,6 @@ import {
   type StorageJob,
   type StorageKind,
   type StorageResult,
-  type WorkerMessage,
 } from './common.js';
 
 // The auth bench's worker: one child process per job (forked by run.ts). It receives one job
@@ -34,7 +25,6 @@ import {
 
 const MAX_TRANSPORT_ERRORS = 200;
 const ERROR_PAUSE_MS = 100;
-const FIREFOX_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 
 const inWindow = (job: AuthJob, t: number) => t >= job.measureFrom && t < job.measureTo;
 const windowSeconds = (job: AuthJob) => (job.measureTo - job.measureFrom) / 1000;
@@ -271,15 +261,4 @@ function runJob(job: AuthJob): Promise<AuthResult> {
   }
 }
 
-function reply(message: WorkerMessage, code: number): void {
-  if (process.send) process.send(message, () => process.exit(code));
-  else process.exit(code);
-}
-
-process.on('disconnect', () => process.exit(2));
-process.once('message', (job: AuthJob) => {
-  runJob(job).then(
-    (result) => reply({ type: 'result', result }, 0),
-    (err: unknown) => reply({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 1),
-  );
-});
+serveOneJob(runJob);

@@ -1,33 +1,23 @@
 import { formatTs } from '../../src/storage/timestamps.js';
+import { SignedClient, keepAliveAgent, send, sleep, type Answer, type Target } from '../common/client.js';
+import { serveOneJob } from '../common/jobs.js';
+import { prng, recordsBody } from '../common/records.js';
+import { newProblems, noteProblem, noteStatus, summarize, type Problems } from '../common/report.js';
 import {
   SIZE_HEADER,
   STATUS_HEADER,
-  SignedClient,
-  keepAliveAgent,
-  newProblems,
-  noteProblem,
-  noteStatus,
   paretoLength,
-  prng,
   randomInt,
-  recordsBody,
   sample,
-  send,
-  sleep,
-  summarize,
   weighted,
-  type Answer,
-  type ChildMessage,
   type Job,
   type KindSummary,
   type MixJob,
   type MixResult,
   type PostsJob,
   type PostsResult,
-  type Problems,
   type ReadJob,
   type ReadResult,
-  type Target,
 } from './common.js';
 
 // The load generator, run as its own child process (forked by run.ts, one job per process).
@@ -399,15 +389,4 @@ async function runJob(job: Job) {
   }
 }
 
-function reply(message: ChildMessage, code: number): void {
-  if (process.send) process.send(message, () => process.exit(code));
-  else process.exit(code);
-}
-
-process.on('disconnect', () => process.exit(2));
-process.once('message', (job: Job) => {
-  runJob(job).then(
-    (result) => reply({ type: 'result', result }, 0),
-    (err: unknown) => reply({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 1),
-  );
-});
+serveOneJob(runJob);

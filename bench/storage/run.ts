@@ -1,31 +1,22 @@
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { NO_EXPIRY_MS } from '../../src/storage/bso.js';
 import { nowTicks } from '../../src/storage/timestamps.js';
-import {
-  BENCH_SECRET,
-  payloadOf,
-  prng,
-  recordId,
-  sleep,
-  type ChildMessage,
-  type Job,
-  type JobResult,
-  type MixResult,
-  type PostsResult,
-  type Problems,
-  type ReadResult,
-  type Target,
-} from './common.js';
+import { BENCH_SECRET, sleep, type Target } from '../common/client.js';
+import { machineBusySeconds, noisy, statFields } from '../common/cpu.js';
+import { HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin, onLines } from '../common/foxden.js';
+import { runInChild } from '../common/jobs.js';
+import { parseOptions, usageError, wholeNumber } from '../common/options.js';
+import { atCleanup, checkInterrupted, cleanupAll, exited, isInterrupted, runBench, stopChild, track, trackedChildren } from '../common/processes.js';
+import { payloadOf, prng, recordId } from '../common/records.js';
+import { f0, f1, f2, log, pct, printProblems, table, verdict, type Problems } from '../common/report.js';
+import type { Job, JobResult, MixResult, PostsResult, ReadResult } from './common.js';
 import { summarizeProfile } from './profile.js';
 
 // Foxden storage benchmark (bench/README.md). For each engine: start Foxden as a child
@@ -54,40 +45,24 @@ const USAGE = `usage: npm run bench:storage -- [options]
 
 // ---- options ----
 
-const { values: opts } = parseArgs({
-  options: {
-    engine: { type: 'string', default: 'both' },
-    devices: { type: 'string', default: '50' },
-    seconds: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '3' },
-    'post-clients': { type: 'string', default: '8' },
-    'post-seconds': { type: 'string', default: '8' },
-    'post-max': { type: 'string', default: '1000' },
-    rows: { type: 'string', default: '1000000' },
-    reads: { type: 'string', default: '2000' },
-    'think-ms': { type: 'string', default: '0' },
-    'no-deletes': { type: 'boolean', default: false },
-    'cpu-prof': { type: 'boolean', default: false },
-    'pg-url': { type: 'string', default: process.env.FOXDEN_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
-  allowPositionals: false,
+const opts = parseOptions(USAGE, {
+  engine: { type: 'string', default: 'both' },
+  devices: { type: 'string', default: '50' },
+  seconds: { type: 'string', default: '20' },
+  warmup: { type: 'string', default: '3' },
+  'post-clients': { type: 'string', default: '8' },
+  'post-seconds': { type: 'string', default: '8' },
+  'post-max': { type: 'string', default: '1000' },
+  rows: { type: 'string', default: '1000000' },
+  reads: { type: 'string', default: '2000' },
+  'think-ms': { type: 'string', default: '0' },
+  'no-deletes': { type: 'boolean', default: false },
+  'cpu-prof': { type: 'boolean', default: false },
+  'pg-url': { type: 'string', default: process.env.FOXDEN_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
 });
 
-if (opts.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-
 function intOption(name: keyof typeof opts, min: number, max: number): number {
-  const raw = String(opts[name]);
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) {
-    console.error(`--${name} must be a whole number from ${min} to ${max} (got ${raw})\n\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
+  return wholeNumber(USAGE, name, String(opts[name]), min, max);
 }
 
 const DEVICES = intOption('devices', 1, 2000);
@@ -100,10 +75,7 @@ const ROWS = intOption('rows', 1000, 10_000_000);
 const READS = intOption('reads', 10, 100_000);
 const THINK_MS = intOption('think-ms', 0, 60_000);
 const ENGINES: Engine[] = opts.engine === 'both' ? ['sqlite', 'postgres'] : opts.engine === 'sqlite' || opts.engine === 'postgres' ? [opts.engine] : [];
-if (ENGINES.length === 0) {
-  console.error(`--engine must be sqlite, postgres or both\n\n${USAGE}`);
-  process.exit(2);
-}
+if (ENGINES.length === 0) usageError(USAGE, '--engine must be sqlite, postgres or both');
 const PG_ADMIN = (() => {
   let url: URL;
   try {
@@ -121,7 +93,6 @@ const PG_ADMIN = (() => {
   return url;
 })();
 
-const HOST = '127.0.0.1';
 const RECORDS_PER_POST = 100;
 const PAYLOAD_BYTES = 450;
 const UID_MIX = 100_000;
@@ -141,13 +112,7 @@ const TARGET_READ_P99_MS = 5;
 const TARGET_RSS_MB = 80;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = (() => {
-  for (let dir = here; dir !== dirname(dir); dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'foxden') return dir;
-  }
-  throw new Error('cannot find the foxden package root above ' + here);
-})();
+const root = foxdenRoot(here);
 const CLI = join(root, 'dist', 'cli.js');
 const GENERATOR = join(here, 'generator.js');
 const BARE = join(here, 'bare.js');
@@ -156,92 +121,10 @@ if (!existsSync(CLI)) {
   process.exit(2);
 }
 
-// ---- children and cleanup ----
-
-const children = new Set<ChildProcess>();
-const cleanups: { name: string; fn: () => Promise<void> | void }[] = [];
-let cleaning: Promise<void> | undefined;
-let interrupted = false;
-
-/** After Ctrl-C no new phase starts. */
-function checkInterrupted(): void {
-  if (interrupted) throw new Error('interrupted');
-}
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (exited(child)) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    if (!exited(child)) child.kill('SIGKILL');
-  }, graceMs);
-  await gone;
-  clearTimeout(timer);
-}
-
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map((c) => stopChild(c, 5000).catch(() => {})));
-    for (const { name, fn } of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`cleanup of ${name} failed: ${(err as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: stopping children and removing bench data`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
-
 // The whole run has a hard upper bound, whatever happens inside.
 const HARD_LIMIT_MS = ENGINES.length * (2 * (WARMUP + SECONDS) + 4 * POST_SECONDS + ROWS / 5000 + 900) * 1000;
-const hardLimit = setTimeout(() => {
-  console.error(`\nbench exceeded its ${Math.round(HARD_LIMIT_MS / 1000)} s bound: stopping`);
-  void cleanupAll().finally(() => process.exit(3));
-}, HARD_LIMIT_MS);
-hardLimit.unref();
 
 // ---- small helpers ----
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
-
-function heartbeat(port: number): Promise<number> {
-  return new Promise((r) => {
-    const req = http.get({ host: HOST, port, path: '/__heartbeat__', timeout: 1000 }, (res) => {
-      res.resume();
-      res.on('end', () => r(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => r(0));
-  });
-}
 
 /** RSS right away, then once it has not changed for RSS_STABLE_MS (after at least RSS_MIN_WAIT_MS). */
 async function idleRss(pid: number): Promise<{ first: number; settled: number; waited: number }> {
@@ -267,22 +150,11 @@ function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
-/** user + system CPU seconds a process has used (Linux clock ticks are 1/100 s); 0 once it is gone. */
+/** user + system CPU seconds a process has used, with its reaped children's if asked; 0 once it is gone. */
 function cpuSeconds(pid: number, withChildren = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return (f[11]! + f[12]! + (withChildren ? f[13]! + f[14]! : 0)) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds all cores spent busy since boot (/proc/stat). */
-function machineBusySeconds(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal
-  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100;
+  const f = statFields(pid);
+  if (!f) return 0;
+  return (f[11]! + f[12]! + (withChildren ? f[13]! + f[14]! : 0)) / 100;
 }
 
 /** PostgreSQL work of this bench: backends of its database, and the server's background workers. */
@@ -340,7 +212,7 @@ class CpuMeter {
 
   /** CPU of live children other than Foxden (reaped ones count in this process's cutime). */
   private liveChildren(): number {
-    return [...children].filter((c) => c.pid !== this.foxPid && !exited(c)).reduce((sum, c) => sum + cpuSeconds(c.pid!), 0);
+    return trackedChildren().filter((c) => c.pid !== this.foxPid && !exited(c)).reduce((sum, c) => sum + cpuSeconds(c.pid!), 0);
   }
 
   read(): CpuShare {
@@ -359,41 +231,19 @@ function cpuLine(c: CpuShare, serverLabel = 'Foxden'): string {
   return `CPU core-seconds of ${f1(c.capacity)}: ${serverLabel} ${f1(c.foxden)}${pgPart}, bench processes ${f1(c.bench)}, other processes ${f1(c.others)}`;
 }
 
-/** Other processes took more than 10% of the machine: the figure is disturbed. */
-function noisy(c: CpuShare): boolean {
-  return c.others > 0.1 * c.capacity;
-}
-
-function log(line = ''): void {
-  process.stdout.write(`${line}\n`);
-}
-
-const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
-const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '-');
-const f0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-');
-const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '-');
-
 // ---- a running server (Foxden or bare) ----
 
 class Server {
   readonly logLines: string[] = [];
   warnings = 0;
   errors = 0;
-  private partial = '';
 
   constructor(
     readonly name: string,
     readonly child: ChildProcess,
     readonly port: number,
   ) {
-    const take = (chunk: Buffer) => {
-      const text = this.partial + chunk.toString('utf8');
-      const lines = text.split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const line of lines) this.line(line);
-    };
-    child.stdout?.on('data', take);
-    child.stderr?.on('data', take);
+    onLines(child, (line) => this.line(line));
   }
 
   private line(line: string): void {
@@ -426,12 +276,7 @@ class Server {
   }
 
   async ready(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (!this.alive()) throw new Error(`${this.describeExit()} before answering /__heartbeat__:\n${this.logLines.join('\n')}`);
-      if ((await heartbeat(this.port)) === 200) return;
-      await sleep(100);
-    }
+    if (await heartbeatWithin(this, timeoutMs)) return;
     throw new Error(`${this.name} did not answer /__heartbeat__ within ${timeoutMs} ms`);
   }
 
@@ -498,25 +343,8 @@ async function startBare(): Promise<Server> {
 }
 
 /** Run one job in a fresh generator child; it is killed if it overruns `timeoutMs`. */
-async function generate<R extends JobResult>(job: Job, timeoutMs: number): Promise<R> {
-  const child = track(fork(GENERATOR, [], { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }));
-  try {
-    return await new Promise<R>((resolveJob, reject) => {
-      const timer = setTimeout(() => reject(new Error(`load generator overran ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
-      child.once('message', (m: ChildMessage) => {
-        clearTimeout(timer);
-        if (m.type === 'result') resolveJob(m.result as R);
-        else reject(new Error(`load generator failed: ${m.message}`));
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`load generator exited (code ${code}, signal ${signal}) without a result`));
-      });
-      child.send(job);
-    });
-  } finally {
-    await stopChild(child, 2000);
-  }
+function generate<R extends JobResult>(job: Job, timeoutMs: number): Promise<R> {
+  return runInChild<R>({ script: GENERATOR, cwd: root, name: 'load generator', timeoutMs, bound: `${Math.round(timeoutMs / 1000)} s` }, job);
 }
 
 // ---- databases ----
@@ -533,11 +361,11 @@ async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 
 async function createEngineDb(engine: Engine): Promise<EngineDb> {
   const dataDir = mkdtempSync(join(tmpdir(), `foxden-bench-${engine}-`));
-  cleanups.push({ name: dataDir, fn: () => rmSync(dataDir, { recursive: true, force: true }) });
+  atCleanup(() => rmSync(dataDir, { recursive: true, force: true }), dataDir);
   if (engine === 'sqlite') return { engine, dataDir };
   const name = `foxden_bench_${randomBytes(5).toString('hex')}`;
   await pgAdmin((c) => c.query(`create database ${name}`));
-  cleanups.push({ name: `database ${name}`, fn: () => pgAdmin((c) => c.query(`drop database if exists ${name} with (force)`)).then(() => undefined) });
+  atCleanup(() => pgAdmin((c) => c.query(`drop database if exists ${name} with (force)`)).then(() => undefined), `database ${name}`);
   const url = new URL(PG_ADMIN.toString());
   url.pathname = `/${name}`;
   return { engine, dataDir, url: url.toString() };
@@ -772,19 +600,6 @@ interface EngineReport {
   profiles: string[];
 }
 
-function problemLine(p: Problems): string {
-  const statuses = Object.entries(p.statuses)
-    .map(([s, n]) => `${s}x${n}`)
-    .join(' ');
-  return `unexpected ${p.unexpected} (5xx ${p.serverErrors}), no answer ${p.transport}; statuses ${statuses}`;
-}
-
-function printProblems(p: Problems, indent = '    '): void {
-  if (p.unexpected === 0 && p.transport === 0) return;
-  log(`${indent}PROBLEMS: ${problemLine(p)}`);
-  for (const e of p.examples) log(`${indent}  [${e.kind}] ${e.status || 'no answer'}: ${e.detail}`);
-}
-
 function noteFoxdenLog(report: EngineReport, fox: Server): void {
   report.foxdenLog.warnings += fox.warnings;
   report.foxdenLog.errors += fox.errors;
@@ -886,7 +701,7 @@ async function runEngine(engine: Engine): Promise<EngineReport> {
   }
 
   // The bare server, with the body sizes Foxden gave.
-  if (report.mixFoxden && !interrupted) {
+  if (report.mixFoxden && !isInterrupted()) {
     let bare: Server | undefined;
     try {
       bare = await startBare();
@@ -967,16 +782,6 @@ function printRead(title: string, r: ReadResult): void {
 
 // ---- summary ----
 
-function verdict(ok: boolean, binding: boolean): string {
-  if (binding) return ok ? 'PASS' : 'FAIL';
-  return ok ? '(pass)' : '(fail)';
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-}
-
 function summary(reports: EngineReport[]): void {
   const rows: string[][] = [['engine', 'figure', 'foxden', 'baseline', 'ratio', 'target', 'result']];
   for (const r of reports) {
@@ -1029,19 +834,8 @@ function summary(reports: EngineReport[]): void {
 
 // ---- main ----
 
-/** The commit measured, and whether src/ had uncommitted changes. */
-function foxdenVersion(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return dirty ? `${head} + uncommitted changes in src/` : head;
-  } catch {
-    return '(not a git checkout)';
-  }
-}
-
 async function main(): Promise<number> {
-  log(`Foxden storage bench: engines ${ENGINES.join(', ')}; ${DEVICES} devices; ${SECONDS} s per mix run; node ${process.version}; Foxden ${foxdenVersion()}`);
+  log(`Foxden storage bench: engines ${ENGINES.join(', ')}; ${DEVICES} devices; ${SECONDS} s per mix run; node ${process.version}; Foxden ${foxdenVersion(root)}`);
   if (ENGINES.includes('postgres')) {
     try {
       await pgAdmin((c) => c.query('select 1'));
@@ -1052,7 +846,7 @@ async function main(): Promise<number> {
   }
   const reports: EngineReport[] = [];
   try {
-    for (const engine of ENGINES) if (!interrupted) reports.push(await runEngine(engine));
+    for (const engine of ENGINES) if (!isInterrupted()) reports.push(await runEngine(engine));
   } finally {
     await cleanupAll();
   }
@@ -1065,14 +859,4 @@ async function main(): Promise<number> {
   return reports.some((r) => r.failures.length > 0) ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    clearTimeout(hardLimit);
-    process.exit(code);
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    void cleanupAll().finally(() => process.exit(1));
-  },
-);
-
+runBench(main, HARD_LIMIT_MS);
