@@ -249,9 +249,7 @@ export async function fetchKeys(ctx: AccountsContext, token: KeyFetchCredentials
 
 /** Every row that belongs to an account, account included. */
 export async function deleteAccountRows(trx: Db, uid: string): Promise<void> {
-  const devices = await trx.selectFrom('devices').select('id').where('uid', '=', uid).execute();
-  if (devices.length > 0) await trx.deleteFrom('device_commands').where('uid', '=', uid).execute();
-  for (const table of ['session_tokens', 'key_fetch_tokens', 'account_tokens', 'codes', 'devices', 'refresh_tokens'] as const) {
+  for (const table of ['device_commands', 'session_tokens', 'key_fetch_tokens', 'account_tokens', 'codes', 'devices', 'refresh_tokens'] as const) {
     await trx.deleteFrom(table).where('uid', '=', uid).execute();
   }
   await trx.deleteFrom('accounts').where('uid', '=', uid).execute();

@@ -88,13 +88,7 @@ export async function resendSessionCode(ctx: AccountsContext, session: SessionCr
   await refuseIfLimited(ctx, 'sendCode', { ip: req.ip, email: account.normalized_email, uid: session.uid });
   const signup = session.verificationReason === 'signup' || !account.email_verified;
   const code = numericCode(6);
-  await withAccountLock(ctx, session.uid, async (trx) => {
-    if (session.verified) {
-      // A verified session of an unverified account (cannot happen through our routes, but keep it sound).
-      await trx.updateTable('session_tokens').set({ verification_reason: 'signup' }).where('token_id', '=', session.id).execute();
-    }
-    await storeCode(trx, session.uid, signup ? 'signup' : 'login', session.id, code);
-  });
+  await storeCode(ctx.db, session.uid, signup ? 'signup' : 'login', session.id, code);
   await sendMail(ctx, {
     to: account.email,
     template: signup ? 'verifyShortCode' : 'verifyLoginCode',
