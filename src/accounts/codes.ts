@@ -53,25 +53,20 @@ export async function storeCode(db: Db, uid: string, kind: CodeKind, target: str
  * at the cap. Expired and unknown codes never match.
  */
 export async function consumeCode(db: Db, uid: string, kind: CodeKind, target: string, code: string, now = Date.now()): Promise<boolean> {
-  const row = await db
-    .selectFrom('codes')
-    .selectAll()
-    .where('uid', '=', uid)
-    .where('kind', '=', kind)
-    .where('target', '=', target)
-    .executeTakeFirst();
+  const key = { uid, kind, target };
+  const row = await db.selectFrom('codes').selectAll().where((eb) => eb.and(key)).executeTakeFirst();
   if (!row) return false;
-  const where = (q: any) => q.where('uid', '=', uid).where('kind', '=', kind).where('target', '=', target);
+  const remove = () => db.deleteFrom('codes').where((eb) => eb.and(key)).execute();
   if (Number(row.expires_at) <= now || row.attempts >= MAX_CODE_ATTEMPTS) {
-    await where(db.deleteFrom('codes')).execute();
+    await remove();
     return false;
   }
   if (sameHash(row.code_hash, hashCode(code))) {
-    await where(db.deleteFrom('codes')).execute();
+    await remove();
     return true;
   }
-  if (row.attempts + 1 >= MAX_CODE_ATTEMPTS) await where(db.deleteFrom('codes')).execute();
-  else await where(db.updateTable('codes').set({ attempts: row.attempts + 1 })).execute();
+  if (row.attempts + 1 >= MAX_CODE_ATTEMPTS) await remove();
+  else await db.updateTable('codes').set({ attempts: row.attempts + 1 }).where((eb) => eb.and(key)).execute();
   return false;
 }
 

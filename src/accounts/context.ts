@@ -124,6 +124,13 @@ export async function insertKeyFetchToken(trx: Db, account: Account, wrapKb: Buf
   return token;
 }
 
+/** Delete devices together with the commands queued for them. */
+export async function deleteDevices(trx: Db, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await trx.deleteFrom('device_commands').where('device_id', 'in', ids).execute();
+  await trx.deleteFrom('devices').where('id', 'in', ids).execute();
+}
+
 /** Send a mail; a failure becomes errno 151 for the caller. */
 export async function sendMail(ctx: AccountsContext, message: MailMessage): Promise<void> {
   try {

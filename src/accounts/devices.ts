@@ -3,7 +3,7 @@ import type { Db } from '../db/index.js';
 import type { DevicesTable } from '../db/schema.js';
 import { refuseIfLimited } from './account.js';
 import type { RefreshCredentials, SessionCredentials } from './auth.js';
-import { withAccountLock, type AccountsContext, type RequestInfo } from './context.js';
+import { deleteDevices, withAccountLock, type AccountsContext, type RequestInfo } from './context.js';
 import { errors } from './errors.js';
 import { notifyDevices, pushTo, pushTargets, type PushPayload } from './notify.js';
 import { destroySessionRows } from './session.js';
@@ -161,8 +161,7 @@ export async function destroyDevice(ctx: AccountsContext, uid: string, deviceId:
   if (device.session_token_id) return destroySessionRows(ctx, uid, device.session_token_id).then(() => ({}));
   const send = await notifyDevices(ctx, uid, { version: 1, command: 'fxaccounts:device_disconnected', data: { id: device.id } });
   await withAccountLock(ctx, uid, async (trx) => {
-    await trx.deleteFrom('device_commands').where('device_id', '=', device.id).execute();
-    await trx.deleteFrom('devices').where('id', '=', device.id).execute();
+    await deleteDevices(trx, [device.id]);
     if (device.refresh_token_id) await trx.deleteFrom('refresh_tokens').where('token_hash', '=', device.refresh_token_id).execute();
   });
   void send();

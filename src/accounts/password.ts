@@ -7,6 +7,7 @@ import type { AccountTokenCredentials, SessionCredentials } from './auth.js';
 import { consumeCode, numericCode, storeCode } from './codes.js';
 import {
   accountByEmail,
+  deleteDevices,
   insertKeyFetchToken,
   insertSession,
   NO_CODE_TARGET,
@@ -113,11 +114,7 @@ async function replaceCredentials(
       .execute();
     // Every other session and device ends; the caller's device moves to its new session.
     const devices = await trx.selectFrom('devices').select('id').where('uid', '=', account.uid).execute();
-    const doomed = devices.map((d) => d.id).filter((id) => id !== keepDevice?.id);
-    if (doomed.length > 0) {
-      await trx.deleteFrom('device_commands').where('device_id', 'in', doomed).execute();
-      await trx.deleteFrom('devices').where('id', 'in', doomed).execute();
-    }
+    await deleteDevices(trx, devices.map((d) => d.id).filter((id) => id !== keepDevice?.id));
     for (const table of ['session_tokens', 'key_fetch_tokens', 'account_tokens', 'codes', 'refresh_tokens'] as const) {
       await trx.deleteFrom(table).where('uid', '=', account.uid).execute();
     }

@@ -1,7 +1,7 @@
 import type { Db } from '../db/index.js';
 import type { SessionCredentials } from './auth.js';
 import { consumeCode, findCodeTarget, numericCode, storeCode } from './codes.js';
-import { describeUserAgent, requireAccount, sendMail, sendNotice, withAccountLock, type AccountsContext, type RequestInfo } from './context.js';
+import { deleteDevices, describeUserAgent, requireAccount, sendMail, sendNotice, withAccountLock, type AccountsContext, type RequestInfo } from './context.js';
 import { refuseIfLimited } from './account.js';
 import { errors } from './errors.js';
 import { checkFirstConfirmation } from './registration.js';
@@ -31,10 +31,7 @@ export async function destroySessionRows(ctx: AccountsContext, uid: string, sess
   const device = await ctx.db.selectFrom('devices').select('id').where('session_token_id', '=', sessionId).executeTakeFirst();
   const push = device ? await notifyDevices(ctx, uid, { version: 1, command: 'fxaccounts:device_disconnected', data: { id: device.id } }) : undefined;
   await withAccountLock(ctx, uid, async (trx) => {
-    if (device) {
-      await trx.deleteFrom('device_commands').where('device_id', '=', device.id).execute();
-      await trx.deleteFrom('devices').where('id', '=', device.id).execute();
-    }
+    if (device) await deleteDevices(trx, [device.id]);
     await trx.deleteFrom('codes').where('uid', '=', uid).where('target', '=', sessionId).execute();
     await trx.deleteFrom('session_tokens').where('token_id', '=', sessionId).execute();
   });
