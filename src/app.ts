@@ -16,6 +16,12 @@ import { createMailer, type Mailer } from './mail/index.js';
 import { StorageAuthenticator } from './storage/auth.js';
 import { storageRoutes } from './storage/routes.js';
 import { StorageService } from './storage/service.js';
+import { discoveryRoutes } from './discovery.js';
+import { AccessTokens } from './oauth/access-tokens.js';
+import { ClientRegistry } from './oauth/clients.js';
+import { profileRoutes } from './oauth/profile-routes.js';
+import { oauthFacadeRoutes, oauthRoutes } from './oauth/routes.js';
+import { createTokenserver, type Tokenserver } from './tokenserver/index.js';
 
 // Wires the services into one Fastify server.
 
@@ -25,6 +31,9 @@ export interface App {
   storage: StorageService;
   tokens: TokenVerifier;
   accounts: AccountsContext;
+  tokenserver: Tokenserver;
+  /** Undefined when local accounts are off (FOXDEN_ACCOUNTS=off). */
+  accessTokens: AccessTokens | undefined;
   /** Stop accepting, finish in-flight requests, stop timers, close the database. */
   close(): Promise<void>;
 }
@@ -149,7 +158,35 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   };
 
   await server.register(healthRoutes, { database });
-  await server.register(accountsRoutes, { prefix: '/auth/v1', ctx: accounts, auth: new AccountsAuthenticator(database.db, config.publicUrl) });
+  let accessTokens: AccessTokens | undefined;
+  if (config.accountsEnabled) {
+    const accountsAuth = new AccountsAuthenticator(database.db, config.publicUrl);
+    accessTokens = await AccessTokens.open(database.db, mailBase);
+    const oauth = { ctx: accounts, auth: accountsAuth, accessTokens, clients: new ClientRegistry(config.oauthClients) };
+    await server.register(accountsRoutes, { prefix: '/auth/v1', ctx: accounts, auth: accountsAuth });
+    await server.register(oauthRoutes, { prefix: '/auth/v1', ...oauth });
+    await server.register(oauthFacadeRoutes, { prefix: '/oauth/v1', ...oauth });
+    await server.register(profileRoutes, { prefix: '/profile/v1', ctx: accounts, accessTokens });
+    await server.register(discoveryRoutes, { publicBase, jwks: () => accessTokens!.jwks() });
+  }
+  const tokenserver = await createTokenserver({
+    database,
+    settings: config.tokenserver,
+    tokens,
+    localVerifier: accessTokens
+      ? async (token) => {
+          const claims = await accessTokens!.verify(token);
+          return claims && { uid: claims.uid, scope: claims.scope, generation: claims.generation };
+        }
+      : undefined,
+    deleteLocalUser: (uid) => storage.retireUser(uid),
+    publicBase,
+    fallbackBase: mailBase,
+    log,
+  });
+  accounts.onAccountDeleted = (uid) => tokenserver.retireUser(uid);
+  await server.register(tokenserver.routes, { prefix: '/token' });
+  await server.register(tokenserver.routes);
   await server.register(storageRoutes, { service: storage, auth, limits: config.storage });
 
   let purgeTimer: NodeJS.Timeout | undefined;
@@ -162,6 +199,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       pruneAccounts(accounts).then(
         (n) => n > 0 && server.log.info({ pruned: n }, 'expired account tokens and codes pruned'),
         (err) => server.log.warn({ err }, 'accounts pruning failed'),
+      );
+      tokenserver.purgeRemote().then(
+        (n) => n > 0 && server.log.info({ purged: n }, 'replaced users purged on remote storage nodes'),
+        (err) => server.log.warn({ err }, 'remote storage purge failed'),
       );
     }, config.purgeIntervalSeconds * 1000);
     purgeTimer.unref();
@@ -178,5 +219,5 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       await database.close();
     })());
 
-  return { server, database, storage, tokens, accounts, close };
+  return { server, database, storage, tokens, accounts, tokenserver, accessTokens, close };
 }

@@ -72,6 +72,27 @@ const schema = z.object({
   FOXDEN_RATE_LIMITS: z.enum(['on', 'off'], { errorMap: () => ({ message: 'must be on or off' }) }).default('on'),
   FOXDEN_SCRYPT_CONCURRENCY: int(0, 64).default(0),
   FOXDEN_TRUSTED_PROXIES: z.string().optional(),
+  FOXDEN_ACCOUNTS: z.enum(['on', 'off'], { errorMap: () => ({ message: 'must be on or off' }) }).default('on'),
+  FOXDEN_OAUTH_CLIENTS: z.union([z.string(), z.array(z.unknown())]).optional(),
+  FOXDEN_FXA_VERIFY_URL: publicUrl.optional(),
+  FOXDEN_FXA_JWKS_URL: publicUrl.optional(),
+  FOXDEN_FXA_OAUTH_REQUEST_TIMEOUT: int(1, 300).default(10),
+  FOXDEN_FXA_EMAIL_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, { message: 'must be a domain name such as api.accounts.firefox.com' })
+    .optional(),
+  FOXDEN_FXA_METRICS_HASH_SECRET: z.string().min(8, { message: 'must be at least 8 characters' }).optional(),
+  FOXDEN_TOKEN_DURATION: int(60, 86_400).default(3600),
+  FOXDEN_NODE_CAPACITY_RELEASE_RATE: z.coerce
+    .number({ invalid_type_error: 'must be a number between 0 and 1' })
+    .gt(0, { message: 'must be above 0' })
+    .max(1, { message: 'must be at most 1' })
+    .default(0.1),
+  FOXDEN_ALLOW_NEW_USERS: z
+    .enum(['true', 'false', 'on', 'off', '1', '0'], { errorMap: () => ({ message: 'must be true or false' }) })
+    .default('true'),
+  FOXDEN_SYNC_NODES: z.string().optional(),
+  FOXDEN_NODE_CAPACITY: int(1).default(100_000),
 });
 
 export type RawConfig = z.input<typeof schema>;
@@ -105,6 +126,31 @@ export interface Config {
   accounts: AccountsSettings;
   /** Fastify trustProxy: addresses/CIDRs of proxies whose X-Forwarded-For is believed, or a hop count. */
   trustedProxies: string[] | number | undefined;
+  /** false = no local accounts, OAuth, profile or discovery; the tokenserver trusts an external accounts server. */
+  accountsEnabled: boolean;
+  /** Clients added to (or replacing, by id) the built-in registry; validated by src/oauth/clients.ts. */
+  oauthClients: unknown[];
+  tokenserver: TokenserverSettings;
+}
+
+/** Named as syncstorage-rs names them (sync-storage.md 1.15). */
+export interface TokenserverSettings {
+  /** Seconds a storage token lives. */
+  tokenDuration: number;
+  /** users.email is `<fxa uid>@<this>`. */
+  fxaEmailDomain: string;
+  nodeCapacityReleaseRate: number;
+  allowNewUsers: boolean;
+  /** External accounts server (Method 1): its full verify endpoint, and optionally its JWKS. */
+  fxaVerifyUrl: string | undefined;
+  fxaJwksUrl: string | undefined;
+  fxaRequestTimeoutSeconds: number;
+  /** Key of hashed_fxa_uid; undefined = generated and kept in the database. */
+  metricsHashSecret: string | undefined;
+  /** Storage nodes users are spread over; empty = this server alone. */
+  nodes: { url: string; capacity: number }[];
+  /** Capacity of this server's own node. */
+  localNodeCapacity: number;
 }
 
 export interface AccountsSettings {
@@ -193,7 +239,7 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
       `invalid configuration:\n  FOXDEN_STORAGE_MAX_REQUEST_BYTES=${storage.maxRequestBytes}: must be at least FOXDEN_STORAGE_MAX_POST_BYTES (${storage.maxPostBytes}) so a full POST fits`,
     );
   }
-  return {
+  const config: Config = {
     publicUrl: c.FOXDEN_PUBLIC_URL ? new URL(c.FOXDEN_PUBLIC_URL) : undefined,
     host: c.FOXDEN_HOST,
     port: c.FOXDEN_PORT,
@@ -215,7 +261,61 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
       scryptConcurrency: c.FOXDEN_SCRYPT_CONCURRENCY,
     },
     trustedProxies: trustedProxies(c.FOXDEN_TRUSTED_PROXIES),
+    accountsEnabled: c.FOXDEN_ACCOUNTS === 'on',
+    oauthClients: oauthClients(c.FOXDEN_OAUTH_CLIENTS),
+    tokenserver: {
+      tokenDuration: c.FOXDEN_TOKEN_DURATION,
+      fxaEmailDomain:
+        c.FOXDEN_FXA_EMAIL_DOMAIN ??
+        (c.FOXDEN_FXA_VERIFY_URL ? 'api.accounts.firefox.com' : c.FOXDEN_PUBLIC_URL ? new URL(c.FOXDEN_PUBLIC_URL).hostname : 'localhost'),
+      nodeCapacityReleaseRate: c.FOXDEN_NODE_CAPACITY_RELEASE_RATE,
+      allowNewUsers: ['true', 'on', '1'].includes(c.FOXDEN_ALLOW_NEW_USERS),
+      fxaVerifyUrl: c.FOXDEN_FXA_VERIFY_URL,
+      fxaJwksUrl: c.FOXDEN_FXA_JWKS_URL,
+      fxaRequestTimeoutSeconds: c.FOXDEN_FXA_OAUTH_REQUEST_TIMEOUT,
+      metricsHashSecret: c.FOXDEN_FXA_METRICS_HASH_SECRET,
+      nodes: syncNodes(c.FOXDEN_SYNC_NODES),
+      localNodeCapacity: c.FOXDEN_NODE_CAPACITY,
+    },
   };
+  if (!config.accountsEnabled && !config.tokenserver.fxaVerifyUrl) {
+    throw new ConfigError(
+      'invalid configuration:\n  FOXDEN_ACCOUNTS="off": the tokenserver then needs FOXDEN_FXA_VERIFY_URL (the external accounts server\'s verify endpoint)',
+    );
+  }
+  return config;
+}
+
+function oauthClients(value: string | unknown[] | undefined): unknown[] {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) return value;
+  if (value.trim() === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new ConfigError(`invalid configuration:\n  FOXDEN_OAUTH_CLIENTS: must be a JSON array of clients`);
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError(`invalid configuration:\n  FOXDEN_OAUTH_CLIENTS: must be a JSON array of clients`);
+  return parsed;
+}
+
+/** "https://a.example=50000,https://b.example": node URLs, each with an optional capacity. */
+function syncNodes(value: string | undefined): { url: string; capacity: number }[] {
+  if (!value || value.trim() === '') return [];
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((entry) => {
+      const m = /^(https?:\/\/[^=\s?#]+?)\/*(?:=(\d+))?$/i.exec(entry);
+      if (!m || !URL.canParse(m[1]!)) {
+        throw new ConfigError(
+          `invalid configuration:\n  FOXDEN_SYNC_NODES=${JSON.stringify(value)}: each entry must be a node URL, optionally =capacity (https://sync2.example.com=50000)`,
+        );
+      }
+      return { url: m[1]!, capacity: m[2] ? Number(m[2]) : 100_000 };
+    });
 }
 
 function trustedProxies(value: string | undefined): string[] | number | undefined {

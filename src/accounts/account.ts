@@ -100,6 +100,7 @@ export async function createAccount(ctx: AccountsContext, input: CreateInput, re
     profile_changed_at: now,
     created_at: now,
     locale: req.locale ?? null,
+    display_name: null,
   };
   // Sign-up is always confirmed by a 6-digit code (the legacy link flow is gone upstream too).
   const code = numericCode(6);
@@ -249,7 +250,7 @@ export async function fetchKeys(ctx: AccountsContext, token: KeyFetchCredentials
 
 /** Every row that belongs to an account, account included. */
 export async function deleteAccountRows(trx: Db, uid: string): Promise<void> {
-  for (const table of ['device_commands', 'session_tokens', 'key_fetch_tokens', 'account_tokens', 'codes', 'devices', 'refresh_tokens'] as const) {
+  for (const table of ['device_commands', 'session_tokens', 'key_fetch_tokens', 'account_tokens', 'codes', 'devices', 'refresh_tokens', 'oauth_codes', 'avatars'] as const) {
     await trx.deleteFrom(table).where('uid', '=', uid).execute();
   }
   await trx.deleteFrom('accounts').where('uid', '=', uid).execute();

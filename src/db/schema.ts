@@ -17,6 +17,8 @@ export interface CollectionsTable {
 export interface UserStorageTable {
   user_id: number;
   storage_modified_ms: number;
+  /** Set when the tokenserver replaced or retired this uid: its data is gone and writes are refused. */
+  retired_at: number | null;
 }
 
 export interface UserCollectionsTable {
@@ -77,6 +79,7 @@ export interface AccountsTable {
   profile_changed_at: number;
   created_at: number;
   locale: string | null;
+  display_name: string | null;
 }
 
 export interface SessionTokensTable {
@@ -190,7 +193,83 @@ export interface InvitesTable {
   used_at: number | null;
 }
 
+/** OAuth authorization codes (fxa-auth.md 5.2), stored as SHA-256 of the code. */
+export interface OauthCodesTable {
+  code_hash: string;
+  client_id: string;
+  uid: string;
+  /** Space-separated. */
+  scope: string;
+  /** 1 = access_type offline: the code also yields a refresh token. */
+  offline: number;
+  code_challenge: string | null;
+  keys_jwe: string | null;
+  session_token_id: string | null;
+  /** Seconds. */
+  auth_at: number;
+  created_at: number;
+  expires_at: number;
+}
+
+/** Uploaded profile pictures, already resized; one per account. */
+export interface AvatarsTable {
+  uid: string;
+  /** 32 hex, public: the picture's URL names it. */
+  id: string;
+  content_type: string;
+  image: Buffer;
+  created_at: number;
+}
+
+// Tokenserver tables, named and laid out as syncstorage-rs's (sync-storage.md 4.5).
+
+export interface ServicesTable {
+  id: Generated<number>;
+  service: string;
+  pattern: string;
+}
+
+export interface NodesTable {
+  id: Generated<number>;
+  service: number;
+  node: string;
+  available: number;
+  current_load: number;
+  capacity: number;
+  downed: number;
+  backoff: number;
+}
+
+export interface UsersTable {
+  uid: Generated<number>;
+  service: number;
+  /** `<fxa uid>@<FOXDEN_FXA_EMAIL_DOMAIN>` */
+  email: string;
+  generation: number;
+  client_state: string;
+  created_at: number;
+  replaced_at: number | null;
+  nodeid: number;
+  keys_changed_at: number | null;
+}
+
+/** Data of a replaced or retired storage uid still to be deleted on a remote node. */
+export interface NodePurgesTable {
+  uid: number;
+  node: string;
+  fxa_uid: string;
+  queued_at: number;
+  attempts: number;
+  next_attempt_at: number;
+}
+
 export interface Schema {
+  oauth_codes: OauthCodesTable;
+  avatars: AvatarsTable;
+  services: ServicesTable;
+  nodes: NodesTable;
+  users: UsersTable;
+  node_purges: NodePurgesTable;
   accounts: AccountsTable;
   session_tokens: SessionTokensTable;
   key_fetch_tokens: KeyFetchTokensTable;

@@ -366,6 +366,11 @@ export class StorageService {
 
   // ---- housekeeping ----
 
+  /** PLACEHOLDER (tokenserver work): delete a replaced uid's data and refuse its writes from now on. */
+  async retireUser(uid: number): Promise<void> {
+    await this.deleteStorage(uid, {});
+  }
+
   /**
    * Delete expired records and batches, a bounded slice at a time, keeping the byte counts
    * right. Returns how many records went.

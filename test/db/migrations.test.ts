@@ -37,7 +37,7 @@ describe.each(await testEngines())('database (%s)', (engine) => {
   it('migrates a fresh database once, then finds nothing to do', async () => {
     const open = await fresh();
     const db = await open();
-    expect(await migrate(db)).toEqual(['0001_secrets', '0002_storage', '0003_accounts']);
+    expect(await migrate(db)).toEqual(['0001_secrets', '0002_storage', '0003_accounts', '0004_oauth_tokenserver']);
     expect(await migrate(db)).toEqual([]);
     const names = await db.db.selectFrom('collections').select(['collection_id', 'name']).orderBy('collection_id').execute();
     expect(names.slice(0, 3)).toEqual([
