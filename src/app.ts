@@ -19,7 +19,7 @@ import { StorageService } from './storage/service.js';
 import { discoveryRoutes } from './discovery.js';
 import { AccessTokens } from './oauth/access-tokens.js';
 import { ClientRegistry } from './oauth/clients.js';
-import { profileRoutes } from './oauth/profile-routes.js';
+import { profileImageRoutes, profileRoutes } from './oauth/profile-routes.js';
 import { oauthFacadeRoutes, oauthRoutes } from './oauth/routes.js';
 import { createTokenserver, type Tokenserver } from './tokenserver/index.js';
 
@@ -162,11 +162,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   if (config.accountsEnabled) {
     const accountsAuth = new AccountsAuthenticator(database.db, config.publicUrl);
     accessTokens = await AccessTokens.open(database.db, mailBase);
-    const oauth = { ctx: accounts, auth: accountsAuth, accessTokens, clients: new ClientRegistry(config.oauthClients) };
+    const clients = new ClientRegistry(config.oauthClients);
+    accounts.clientName = (id) => clients.get(id)?.name;
+    const oauth = { ctx: accounts, auth: accountsAuth, accessTokens, clients };
     await server.register(accountsRoutes, { prefix: '/auth/v1', ctx: accounts, auth: accountsAuth });
     await server.register(oauthRoutes, { prefix: '/auth/v1', ...oauth });
     await server.register(oauthFacadeRoutes, { prefix: '/oauth/v1', ...oauth });
     await server.register(profileRoutes, { prefix: '/profile/v1', ctx: accounts, accessTokens });
+    await server.register(profileImageRoutes, { prefix: '/profile', ctx: accounts });
     await server.register(discoveryRoutes, { publicBase, jwks: () => accessTokens!.jwks() });
   }
   const tokenserver = await createTokenserver({

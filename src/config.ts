@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
 // Zod's v3 API: the same validation at a fifth of the memory of the v4 one.
 import { z } from 'zod/v3';
+import { ClientConfigError, ClientRegistry } from './oauth/clients.js';
 
 // One typed configuration: FOXDEN_* environment variables over an optional YAML (or JSON)
 // file that uses the same keys. The environment wins.
@@ -287,6 +288,17 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
 }
 
 function oauthClients(value: string | unknown[] | undefined): unknown[] {
+  const list = oauthClientList(value);
+  try {
+    new ClientRegistry(list);
+  } catch (err) {
+    if (err instanceof ClientConfigError) throw new ConfigError(`invalid configuration:\n  ${err.message}`);
+    throw err;
+  }
+  return list;
+}
+
+function oauthClientList(value: string | unknown[] | undefined): unknown[] {
   if (value === undefined) return [];
   if (Array.isArray(value)) return value;
   if (value.trim() === '') return [];

@@ -31,6 +31,8 @@ export interface AccountsContext {
   log: Logger;
   /** Called after an account is deleted or its keys change, so Sync data can go too. */
   onAccountDeleted?: (uid: string) => Promise<void>;
+  /** The display name of an OAuth client, for attached clients. */
+  clientName?: (clientId: string) => string | undefined;
 }
 
 /** Per-request facts the operations need. */

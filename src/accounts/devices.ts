@@ -316,7 +316,7 @@ export async function attachedClients(ctx: AccountsContext, owner: DeviceOwner) 
         userAgent: '',
         created: Number(r.created_at),
         access: Number(r.last_used_at),
-        name: null,
+        name: ctx.clientName?.(r.client_id) ?? null,
       }),
     );
   }

@@ -115,7 +115,7 @@ async function replaceCredentials(
     // Every other session and device ends; the caller's device moves to its new session.
     const devices = await trx.selectFrom('devices').select('id').where('uid', '=', account.uid).execute();
     await deleteDevices(trx, devices.map((d) => d.id).filter((id) => id !== keepDevice?.id));
-    for (const table of ['session_tokens', 'key_fetch_tokens', 'account_tokens', 'codes', 'refresh_tokens'] as const) {
+    for (const table of ['session_tokens', 'key_fetch_tokens', 'account_tokens', 'codes', 'refresh_tokens', 'oauth_codes'] as const) {
       await trx.deleteFrom(table).where('uid', '=', account.uid).execute();
     }
     if (!options.newSession) return {};

@@ -16,6 +16,7 @@ export async function pruneAccounts(ctx: AccountsContext, now = Date.now()): Pro
   count(await db.deleteFrom('key_fetch_tokens').where('created_at', '<=', now - KEY_FETCH_LIFETIME_MS).executeTakeFirst());
   count(await db.deleteFrom('device_commands').where('expires_at', '<=', now).executeTakeFirst());
   count(await db.deleteFrom('invites').where('expires_at', '<=', now).executeTakeFirst());
+  count(await db.deleteFrom('oauth_codes').where('expires_at', '<=', now).executeTakeFirst());
   count(
     await db
       .deleteFrom('session_tokens')

@@ -5,6 +5,7 @@ import type { AccountsAuthenticator, AccountTokenCredentials, KeyFetchCredential
 import type { AccountsContext, RequestInfo } from './context.js';
 import * as devices from './devices.js';
 import { errors, FxaError } from './errors.js';
+import { fxaHttp, requestInfo, validate } from './http.js';
 import * as password from './password.js';
 import * as session from './session.js';
 import { validPushCallback } from './push.js';
@@ -16,8 +17,6 @@ export interface AccountsRouteOptions {
   ctx: AccountsContext;
   auth: AccountsAuthenticator;
 }
-
-const MAX_BODY_BYTES = 1024 * 1024;
 
 const hex = (bytes: number) =>
   z
@@ -182,74 +181,10 @@ const schemas = {
     .strict(),
 };
 
-/** zod issues to FxA's 107/108 (108 when a required field is simply absent). */
-function validate<S extends z.ZodTypeAny>(schema: S, value: unknown, source: 'payload' | 'query' = 'payload'): z.output<S> {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const key = issue.path.join('.');
-  // An absent field is 108 whichever check noticed it (a union or literal reports no invalid_type).
-  if (key && issue.code !== 'custom' && valueAt(value ?? {}, issue.path) === undefined) throw errors.missingParameter(key);
-  const err =
-    issue.code === 'unrecognized_keys'
-      ? errors.invalidParameter(`unexpected field ${issue.keys.join(', ')}`, issue.keys)
-      : errors.invalidParameter(key ? `${key} ${issue.message}` : issue.message, key ? [key] : []);
-  (err.extra.validation as { source: string }).source = source;
-  throw err;
-}
-
-/** The value at `path` inside `value`, own properties only; undefined when a step is absent. */
-function valueAt(value: unknown, path: (string | number)[]): unknown {
-  let v = value;
-  for (const step of path) v = v !== null && typeof v === 'object' && Object.hasOwn(v, step) ? (v as Record<string | number, unknown>)[step] : undefined;
-  return v;
-}
-
-function requestInfo(ctx: AccountsContext, req: FastifyRequest): RequestInfo {
-  const lang = req.headers['accept-language'];
-  const locale = typeof lang === 'string' ? lang.split(',')[0]!.split(';')[0]!.trim().slice(0, 35) || undefined : undefined;
-  const origin = ctx.publicBase ?? `${req.protocol}://${req.host}`;
-  return { ip: req.ip, origin, userAgent: req.headers['user-agent'] ?? '', locale };
-}
-
 export async function accountsRoutes(app: FastifyInstance, opts: AccountsRouteOptions): Promise<void> {
   const { ctx, auth } = opts;
 
-  // Bodies are read as text: the Hawk payload hash covers the raw bytes, and an empty body is {}.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (req, body, done) => {
-    req.rawBody = body as string;
-    if ((body as string).trim() === '') return done(null, {});
-    try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(errors.invalidJson(), undefined);
-    }
-  });
-
-  // A body without a Content-Type is read as JSON, as upstream reads it.
-  app.addHook('onRequest', async (req) => {
-    if (req.headers['content-type'] === undefined && (req.headers['content-length'] ?? '0') !== '0') req.headers['content-type'] = 'application/json';
-  });
-
-  app.addHook('onSend', async (_req, reply, payload) => {
-    reply.header('Timestamp', String(Math.floor(Date.now() / 1000)));
-    reply.header('Cache-Control', 'no-store');
-    return payload;
-  });
-
-  app.setErrorHandler(async (err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    let fxa: FxaError;
-    if (err instanceof FxaError) fxa = err;
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') fxa = errors.bodyTooLarge();
-    else if (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') fxa = errors.invalidParameter('bad Content-Length');
-    else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) fxa = new FxaError(err.statusCode, 999, err.message);
-    else {
-      req.log.error({ err }, 'accounts request failed');
-      fxa = errors.unexpected();
-    }
-    return reply.code(fxa.status).headers(fxa.headers).send(fxa.body());
-  });
+  fxaHttp(app);
 
   app.setNotFoundHandler(async (_req, reply) => reply.code(404).send(new FxaError(404, 999, 'Unsupported endpoint').body()));
 
