@@ -59,6 +59,8 @@ const CORS_HEADERS = [
   'X-Verify-Code',
   'Timestamp',
   'Retry-After',
+  'ETag',
+  'If-None-Match',
 ].join(', ');
 
 export function loggerOptions(config: Config): Record<string, unknown> {

@@ -4,6 +4,7 @@ import { computeMac, macMatches, parseHawkHeader, payloadHash } from '../crypto/
 import type { Db } from '../db/index.js';
 import { signedOrigin, signedResource } from '../public-url.js';
 import { errors } from './errors.js';
+import { REFRESH_TOKEN_IDLE_MS } from './prune.js';
 
 // Hawk with onepw tokens (fxa-auth.md 3.1). As the spec recommends: the MAC is always checked,
 // over the public host and port; the timestamp is not (clients in the wild drift by days, and
@@ -140,8 +141,8 @@ export class AccountsAuthenticator {
     if (!/^[0-9a-f]{64}$/.test(token)) throw errors.invalidToken();
     const hash = createHash('sha256').update(Buffer.from(token, 'hex')).digest('hex');
     const row = await this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
-    if (!row) throw errors.invalidToken();
     const now = Date.now();
+    if (!row || now - Number(row.last_used_at) > REFRESH_TOKEN_IDLE_MS) throw errors.invalidToken();
     if (now - Number(row.last_used_at) > ACCESS_WRITE_INTERVAL_MS) {
       await this.db.updateTable('refresh_tokens').set({ last_used_at: now }).where('token_hash', '=', hash).execute();
     }

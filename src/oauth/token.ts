@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { SessionCredentials } from '../accounts/auth.js';
 import { accountByUid, insertSession } from '../accounts/context.js';
 import { errors } from '../accounts/errors.js';
+import { REFRESH_TOKEN_IDLE_MS } from '../accounts/prune.js';
 import type { Account } from '../accounts/context.js';
 import { pkceChallenge } from '../crypto/scoped-keys.js';
 import { MAX_TTL_SECONDS } from './access-tokens.js';
@@ -111,6 +112,7 @@ async function refreshGrant(o: OauthContext, client: OauthClient, input: TokenIn
   const db = o.ctx.db;
   const row = await db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
   if (!row || row.client_id !== client.id) throw errors.invalidToken('Invalid refresh token');
+  if (Date.now() - Number(row.last_used_at) > REFRESH_TOKEN_IDLE_MS) throw errors.invalidToken('Expired refresh token');
   const granted = parseScopes(row.scope);
   const scopes = input.scope === undefined ? granted : parseScopes(input.scope);
   const beyond = scopes.filter((s) => !granted.includes(s));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pruneAccounts } from '../../src/accounts/prune.js';
 import { hexToBytes } from '../../src/crypto/onepw.js';
 import { oldsyncKey } from '../../src/crypto/scoped-keys.js';
 import { FxaClient, type TestUser } from '../helpers/fxa.js';
@@ -293,6 +294,23 @@ describe.each(await testEngines())('OAuth (%s)', (engine) => {
         expect([r.status, r.body], JSON.stringify(body)).toEqual([200, {}]);
       }
       expect((await anon.call('POST', '/oauth/destroy', { client_id: '1111111111111111', token: refresh })).body.errno).toBe(162);
+    });
+
+    it('a refresh token unused for 180 days has expired: refused, and pruned with its device', async () => {
+      const anon = new FxaClient(server.url);
+      const refresh = (await credentialsToken(alice, 'profile', { access_type: 'offline' })).body.refresh_token as string;
+      const device = await anon.call('POST', '/account/device', { name: 'Old phone', type: 'mobile' }, { authorization: `Bearer ${refresh}` });
+      expect(device.status).toBe(200);
+      const hash = createHash('sha256').update(Buffer.from(refresh, 'hex')).digest('hex');
+      const db = server.app.database.db;
+      await db.updateTable('refresh_tokens').set({ last_used_at: Date.now() - 181 * 86400_000 }).where('token_hash', '=', hash).execute();
+      const grant = await anon.call('POST', '/oauth/token', { client_id: FIREFOX, grant_type: 'refresh_token', refresh_token: refresh });
+      expect([grant.status, grant.body.errno]).toEqual([401, 110]);
+      const devices = await anon.call('GET', '/account/devices', undefined, { authorization: `Bearer ${refresh}` });
+      expect([devices.status, devices.body.errno]).toEqual([401, 110]);
+      await pruneAccounts(server.app.accounts);
+      expect(await db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).execute()).toEqual([]);
+      expect(await db.selectFrom('devices').selectAll().where('id', '=', device.body.id).execute()).toEqual([]);
     });
 
     it('another client cannot revoke a refresh token that is not its own', async () => {
