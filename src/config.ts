@@ -82,7 +82,7 @@ const schema = z.object({
     .string()
     .regex(/^[a-z0-9.-]+$/i, { message: 'must be a domain name such as api.accounts.firefox.com' })
     .optional(),
-  FOXDEN_FXA_METRICS_HASH_SECRET: z.string().min(8, { message: 'must be at least 8 characters' }).optional(),
+  FOXDEN_FXA_METRICS_HASH_SECRET: z.string().min(1).optional(),
   FOXDEN_TOKEN_DURATION: int(60, 86_400).default(3600),
   FOXDEN_NODE_CAPACITY_RELEASE_RATE: z.coerce
     .number({ invalid_type_error: 'must be a number between 0 and 1' })

@@ -4,7 +4,7 @@ import { readTransaction, writeTransaction, type Database, type Db } from '../db
 import { createBatch, deleteBatch, deleteBatches, requireBatch, stageItems, stagedItems } from './batches.js';
 import type { BsoInput, BsoRecord } from './bso.js';
 import { CollectionIds } from './collections.js';
-import { NotModified, PreconditionFailed, notFound } from './errors.js';
+import { NotModified, PreconditionFailed, notFound, unauthorized } from './errors.js';
 import { KeyedMutex } from './lock.js';
 import { applyRecords, collectionTimeQuery, deleteRecords, loadExisting, touchCollection, usedBytes } from './records.js';
 import { nowTicks } from './timestamps.js';
@@ -75,16 +75,17 @@ async function collectionModified(trx: Db, uid: number, collectionId: number | u
   return row?.modified_ms;
 }
 
-/** The storage and (optionally) collection timestamps in one round trip. */
-async function currentTimes(trx: Db, uid: number, collectionId: number | undefined): Promise<{ storage: number; collection: number | undefined }> {
+/** The storage and (optionally) collection timestamps, and whether the uid is retired, in one round trip. */
+async function currentTimes(trx: Db, uid: number, collectionId: number | undefined): Promise<{ storage: number; collection: number | undefined; retired: boolean }> {
   const row = await trx
     .selectNoFrom(() => [
       storageTimeQuery(trx, uid).as('storage'),
       // No collection (storage-wide writes): ask for one that cannot exist, so the shape stays one.
       collectionTimeQuery(trx, uid, collectionId ?? -1).as('collection'),
+      trx.selectFrom('user_storage').select('retired_at').where('user_id', '=', uid).as('retired'),
     ])
     .executeTakeFirstOrThrow();
-  return { storage: row.storage ?? 0, collection: row.collection ?? undefined };
+  return { storage: row.storage ?? 0, collection: row.collection ?? undefined, retired: row.retired !== null && row.retired !== undefined };
 }
 
 /** What a write sees when it starts, under the user's lock. */
@@ -115,6 +116,8 @@ export class StorageService {
     return this.locks.run(uid, () =>
       writeTransaction(this.database, uid, async (trx) => {
         const times = await currentTimes(trx, uid, collectionId);
+        // The tokenserver moved this uid's owner to a new one (new keys, or the account is gone).
+        if (times.retired) throw unauthorized('storage user retired by the tokenserver');
         const now = nowTicks();
         const t = Math.max(now, times.storage + 10);
         const { result, touched } = await fn(trx, { t, now, storageTs: times.storage, collectionTs: times.collection });
@@ -366,9 +369,24 @@ export class StorageService {
 
   // ---- housekeeping ----
 
-  /** PLACEHOLDER (tokenserver work): delete a replaced uid's data and refuse its writes from now on. */
+  /**
+   * The tokenserver replaced or retired this uid: delete everything it stored and refuse its
+   * writes from now on (401, so a client fetches a new token). Reads find nothing.
+   */
   async retireUser(uid: number): Promise<void> {
-    await this.deleteStorage(uid, {});
+    const now = Date.now();
+    await this.locks.run(uid, () =>
+      writeTransaction(this.database, uid, async (trx) => {
+        await trx.deleteFrom('bsos').where('user_id', '=', uid).execute();
+        await deleteBatches(trx, uid);
+        await trx.deleteFrom('user_collections').where('user_id', '=', uid).execute();
+        await trx
+          .insertInto('user_storage')
+          .values({ user_id: uid, storage_modified_ms: 0, retired_at: now })
+          .onConflict((oc) => oc.column('user_id').doUpdateSet({ retired_at: now }))
+          .execute();
+      }),
+    );
   }
 
   /**

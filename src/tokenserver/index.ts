@@ -2,8 +2,17 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TokenserverSettings } from '../config.js';
 import type { TokenVerifier } from '../crypto/tokenlib.js';
 import type { Database } from '../db/index.js';
+import { ensureSecret } from '../db/secrets.js';
+import type { TokenserverContext } from './issue.js';
+import { ensureService, syncNodes, type NodeSyncResult } from './nodes.js';
+import { purgeRemoteNodes } from './purge.js';
+import { retireUser } from './retire.js';
+import { tokenRoutes } from './routes.js';
+import { AccessTokenVerifier } from './verifier.js';
 
-// PLACEHOLDER: the tokenserver (sync-storage.md 1) is being written; this file fixes its shape.
+// The tokenserver (sync-storage.md 1): trades an OAuth access token for a storage token and
+// the storage endpoint of the user's node. Its tables are syncstorage-rs's (services, nodes,
+// users), read afresh on every request.
 
 /** What an accounts server vouches for in an OAuth access token. */
 export interface VerifiedAccessToken {
@@ -37,12 +46,63 @@ export interface Tokenserver {
   retireUser(fxaUid: string): Promise<void>;
   /** Background job: delete data of replaced/retired users on remote nodes. Returns how many uids were purged. */
   purgeRemote(): Promise<number>;
+  /** Bring the nodes table in line with the configuration again (done at start). */
+  syncNodes(): Promise<NodeSyncResult>;
+  /** The nodes row of this server's own storage. */
+  readonly localNodeId: number;
 }
 
-export async function createTokenserver(_options: TokenserverOptions): Promise<Tokenserver> {
+const METRICS_SECRET = 'fxa_metrics_hash_secret';
+
+export async function createTokenserver(options: TokenserverOptions): Promise<Tokenserver> {
+  const { database, settings, log } = options;
+  const db = database.db;
+  const serviceId = await ensureService(db);
+  const metricsSecret = settings.metricsHashSecret ?? (await ensureSecret(db, METRICS_SECRET));
+  const verifier = new AccessTokenVerifier({
+    local: options.localVerifier,
+    verifyUrl: settings.fxaVerifyUrl,
+    jwksUrl: settings.fxaJwksUrl,
+    timeoutMs: settings.fxaRequestTimeoutSeconds * 1000,
+    log,
+  });
+
+  let localNodeId = 0;
+  const sync = async (): Promise<NodeSyncResult> => {
+    const result = await syncNodes(database, serviceId, {
+      local: { url: options.publicBase ?? options.fallbackBase, capacity: settings.localNodeCapacity },
+      nodes: settings.nodes,
+    });
+    localNodeId = result.localNodeId;
+    for (const change of result.changes) log.info({ localNodeId }, `storage nodes: ${change}`);
+    return result;
+  };
+  await sync();
+
+  const ctx: TokenserverContext = {
+    database,
+    settings,
+    tokens: options.tokens,
+    verifier,
+    serviceId,
+    metricsSecret,
+    publicBase: options.publicBase,
+    localNodeId: () => localNodeId,
+    deleteLocalUser: options.deleteLocalUser,
+    log,
+  };
+
+  let purging: Promise<number> | undefined;
+  const purgeRemote = () =>
+    (purging ??= purgeRemoteNodes({ db, tokens: options.tokens, metricsSecret, log }).finally(() => (purging = undefined)));
+
   return {
-    routes: async () => {},
-    retireUser: async () => {},
-    purgeRemote: async () => 0,
+    routes: tokenRoutes(ctx),
+    retireUser: (fxaUid) => retireUser(ctx, fxaUid),
+    purgeRemote,
+    syncNodes: sync,
+    get localNodeId() {
+      return localNodeId;
+    },
   };
 }
