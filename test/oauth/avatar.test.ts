@@ -7,7 +7,7 @@ import { expectFxaError, useBadInputServer, verifiedUser } from '../helpers/bad-
 import type { TestUser } from '../helpers/fxa.js';
 import { LocalPushService, pushesOf, waitForPush } from '../helpers/push.js';
 import { testEngines } from '../helpers/server.js';
-import { accessToken, call, serverErrorsSeen } from './profile-helpers.js';
+import { accessToken, call, serverErrorsSeen, pushDevice } from './profile-helpers.js';
 
 // Profile pictures (fxa-auth.md 8.1): uploads in the four formats browsers send, made with sharp
 // here, come back as a square of at most 600 pixels under a public, immutable URL; everything
@@ -222,15 +222,7 @@ describe.each(await testEngines())('avatars (%s)', (engine) => {
   });
 
   it('deletes the picture: back to the default, the old URL gone, devices told', async () => {
-    const sub = push.subscribe('avatar-device');
-    const device = await user.call('POST', '/account/device', {
-      name: 'Firefox',
-      type: 'desktop',
-      pushCallback: sub.pushCallback,
-      pushPublicKey: sub.pushPublicKey,
-      pushAuthKey: sub.pushAuthKey,
-    });
-    expect(device.status, JSON.stringify(device.body)).toBe(200);
+    const sub = await pushDevice(user, push, 'avatar-device');
 
     const uploaded = await upload(images.jpeg, 'image/jpeg');
     expect(uploaded.status).toBe(200);

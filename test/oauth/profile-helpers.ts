@@ -1,4 +1,6 @@
-import type { FxaResponse } from '../helpers/fxa.js';
+import { expect } from 'vitest';
+import type { FxaResponse, TestUser } from '../helpers/fxa.js';
+import type { LocalPushService, Subscription } from '../helpers/push.js';
 import type { TestServer } from '../helpers/server.js';
 
 // Shared by test/oauth/profile*.test.ts and avatar*.test.ts: access tokens minted straight from
@@ -69,4 +71,18 @@ export async function call(server: TestServer, method: string, path: string, opt
   let parsed: unknown = undefined;
   if (/json/.test(res.headers.get('content-type') ?? '')) parsed = JSON.parse(bytes.toString('utf8'));
   return { status: res.status, body: parsed, headers: res.headers, bytes };
+}
+
+/** A desktop device of `user` subscribed to the local push service, to see profile_updated arrive. */
+export async function pushDevice(user: TestUser, push: LocalPushService, name: string): Promise<Subscription> {
+  const sub = push.subscribe(name);
+  const device = await user.call('POST', '/account/device', {
+    name: 'Firefox',
+    type: 'desktop',
+    pushCallback: sub.pushCallback,
+    pushPublicKey: sub.pushPublicKey,
+    pushAuthKey: sub.pushAuthKey,
+  });
+  expect(device.status, JSON.stringify(device.body)).toBe(200);
+  return sub;
 }

@@ -4,7 +4,7 @@ import { expectFxaError, serverErrors, useBadInputServer, verifiedUser } from '.
 import type { TestUser } from '../helpers/fxa.js';
 import { LocalPushService, waitForPush } from '../helpers/push.js';
 import { testEngines } from '../helpers/server.js';
-import { accessToken, call, FIREFOX_CLIENT_ID, serverErrorsSeen } from './profile-helpers.js';
+import { accessToken, call, FIREFOX_CLIENT_ID, serverErrorsSeen, pushDevice } from './profile-helpers.js';
 
 // The profile server (fxa-auth.md 8.1) the way Firefox uses it (firefox-client.md 3.1, 3.3):
 // GET /v1/profile with a Bearer token, ETag and If-None-Match, 401 (never 403) for a token that
@@ -139,15 +139,7 @@ describe.each(await testEngines())('profile server (%s)', (engine) => {
   });
 
   it('pushes fxaccounts:profile_updated to the devices when the display name changes', async () => {
-    const sub = push.subscribe('profile-device');
-    const device = await user.call('POST', '/account/device', {
-      name: 'Firefox',
-      type: 'desktop',
-      pushCallback: sub.pushCallback,
-      pushPublicKey: sub.pushPublicKey,
-      pushAuthKey: sub.pushAuthKey,
-    });
-    expect(device.status, JSON.stringify(device.body)).toBe(200);
+    const sub = await pushDevice(user, push, 'profile-device');
     const write = await accessToken(env.server, user.uid, ['profile:display_name:write']);
     expect((await call(env.server, 'POST', '/profile/v1/display_name', { token: write, json: { displayName: 'Pushed' } })).status).toBe(200);
     const msg = await waitForPush(sub, 'fxaccounts:profile_updated');
