@@ -77,7 +77,11 @@ function valueAt(value: unknown, path: (string | number)[]): unknown {
 
 export function requestInfo(ctx: AccountsContext, req: FastifyRequest): RequestInfo {
   const lang = req.headers['accept-language'];
-  const locale = typeof lang === 'string' ? lang.split(',')[0]!.split(';')[0]!.trim().slice(0, 35) || undefined : undefined;
+  // The first real language tag; "*" and garbage say nothing about the user.
+  const first = typeof lang === 'string' ? lang.split(',')[0]!.split(';')[0]!.trim() : '';
+  let locale = /^[a-zA-Z]{2,8}(?:-[a-zA-Z0-9]{1,8})*$/.test(first) ? first : undefined;
+  // Too long for the column: drop whole subtags from the end.
+  while (locale && locale.length > 35) locale = locale.replace(/-[^-]*$/, '');
   const origin = ctx.publicBase ?? `${req.protocol}://${req.host}`;
   return { ip: req.ip, origin, userAgent: req.headers['user-agent'] ?? '', locale };
 }
