@@ -94,7 +94,7 @@ export async function createTokenserver(options: TokenserverOptions): Promise<To
 
   let purging: Promise<number> | undefined;
   const purgeRemote = () =>
-    (purging ??= purgeRemoteNodes({ db, tokens: options.tokens, metricsSecret, log }).finally(() => (purging = undefined)));
+    (purging ??= purgeRemoteNodes({ db, tokens: options.tokens, metricsSecret, log, sweepAfterMs: (options.settings.tokenDuration + 60) * 1000 }).finally(() => (purging = undefined)));
 
   return {
     routes: tokenRoutes(ctx),

@@ -5,9 +5,11 @@ import { hashedDeviceId, hashedFxaUid } from './metrics.js';
 import type { UserRow } from './users.js';
 
 // Data of storage uids the tokenserver has replaced (new keys) or retired (account deleted):
-// on this server's own node it is deleted right after the change; on a remote node the uid
-// is queued in node_purges, and the purge job sends that node a Hawk-signed
-// DELETE {node}/1.5/{uid}, retrying with growing pauses.
+// on this server's own node it is deleted right after the change (and the node refuses the
+// uid's writes from then on); on a remote node the uid is queued in node_purges, and the purge
+// job sends that node a Hawk-signed DELETE {node}/1.5/{uid}, retrying with growing pauses.
+// A remote node cannot know the uid is retired, so a storage token handed out before the
+// change could still write there until it expires: the job deletes once more after that.
 
 const BATCH = 100;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -38,6 +40,8 @@ export async function queueSuperseded(trx: Db, rows: UserRow[], fxaUid: string, 
 
 export interface RemotePurgeOptions {
   db: Db;
+  /** How long after queueing every storage token for the uid has expired (the final sweep). */
+  sweepAfterMs: number;
   tokens: TokenVerifier;
   metricsSecret: string;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -70,12 +74,12 @@ async function deleteRemotely(options: RemotePurgeOptions, entry: { uid: number;
   return false;
 }
 
-/** One run of the purge job over the queue entries that are due; returns how many uids were purged. */
+/** One run of the purge job over the queue entries that are due; returns how many deletions succeeded. */
 export async function purgeRemoteNodes(options: RemotePurgeOptions): Promise<number> {
   const { db } = options;
   const due = await db
     .selectFrom('node_purges')
-    .select(['uid', 'node', 'fxa_uid', 'attempts'])
+    .select(['uid', 'node', 'fxa_uid', 'attempts', 'queued_at'])
     .where('next_attempt_at', '<=', Date.now())
     .orderBy('next_attempt_at')
     .limit(BATCH)
@@ -84,8 +88,13 @@ export async function purgeRemoteNodes(options: RemotePurgeOptions): Promise<num
   for (const entry of due) {
     const uid = Number(entry.uid);
     if (await deleteRemotely(options, { uid, node: entry.node, fxa_uid: entry.fxa_uid })) {
-      await db.deleteFrom('node_purges').where('uid', '=', uid).execute();
       purged++;
+      const finalSweep = Number(entry.queued_at) + options.sweepAfterMs;
+      if (Date.now() < finalSweep) {
+        await db.updateTable('node_purges').set({ attempts: 0, next_attempt_at: finalSweep }).where('uid', '=', uid).execute();
+      } else {
+        await db.deleteFrom('node_purges').where('uid', '=', uid).execute();
+      }
     } else {
       const attempts = entry.attempts + 1;
       const pause = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(attempts - 1, 20));

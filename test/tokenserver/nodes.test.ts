@@ -123,8 +123,18 @@ describe.each(await testEngines())('tokenserver nodes (%s)', (engine) => {
       expect((await old.get('/info/collections')).json()).toHaveProperty('bookmarks');
 
       expect(await main.app.tokenserver.purgeRemote()).toBe(1);
-      expect(await db().selectFrom('node_purges').selectAll().execute()).toEqual([]);
       expect((await old.get('/info/collections')).json()).toEqual({});
+      expect((await old.get('/storage/bookmarks')).json()).toEqual([]);
+      // The remote node cannot tell the uid is retired: a token from before may still write
+      // there, so the entry stays for one more sweep once every such token has expired.
+      const [kept] = await db().selectFrom('node_purges').selectAll().execute();
+      expect(kept).toMatchObject({ uid: first.json.uid, attempts: 0 });
+      expect(Number(kept!.next_attempt_at)).toBe(Number(kept!.queued_at) + (3600 + 60) * 1000);
+      expect(await main.app.tokenserver.purgeRemote()).toBe(0);
+      expect((await old.put('/storage/bookmarks/late', { payload: 'late write' })).status).toBe(200);
+      await db().updateTable('node_purges').set({ queued_at: Date.now() - 3700_000, next_attempt_at: Date.now() - 1 }).execute();
+      expect(await main.app.tokenserver.purgeRemote()).toBe(1);
+      expect(await db().selectFrom('node_purges').selectAll().execute()).toEqual([]);
       expect((await old.get('/storage/bookmarks')).json()).toEqual([]);
     } finally {
       await db().updateTable('nodes').set({ downed: 0 }).where('id', '=', localId).execute();
@@ -141,13 +151,15 @@ describe.each(await testEngines())('tokenserver nodes (%s)', (engine) => {
       ])
       .execute();
     expect(await main.app.tokenserver.purgeRemote()).toBe(1);
-    const left = await db().selectFrom('node_purges').selectAll().execute();
-    expect(left).toHaveLength(1);
+    const left = await db().selectFrom('node_purges').selectAll().orderBy('uid').execute();
+    expect(left).toHaveLength(2);
     expect(left[0]).toMatchObject({ uid: 900001, attempts: 1 });
     expect(left[0]!.next_attempt_at).toBeGreaterThan(Date.now() + 30_000);
+    // The 404 was a success: only the final sweep, after the tokens' lifetime, is left.
+    expect(left[1]).toMatchObject({ uid: 900002, attempts: 0, next_attempt_at: now + (3600 + 60) * 1000 });
     // Not due yet: left alone.
     expect(await main.app.tokenserver.purgeRemote()).toBe(0);
-    expect((await db().selectFrom('node_purges').select('attempts').executeTakeFirstOrThrow()).attempts).toBe(1);
+    expect((await db().selectFrom('node_purges').select('attempts').where('uid', '=', 900001).executeTakeFirstOrThrow()).attempts).toBe(1);
     await db().deleteFrom('node_purges').execute();
   });
 
