@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createInvite } from './accounts/registration.js';
+import { listNodes, updateNode, type NodeChanges } from './tokenserver/admin.js';
 import { migrate, openDatabase, type Database } from './db/index.js';
 import { VERSION } from './version.js';
 
@@ -91,6 +92,55 @@ program
       const until = new Date(invite.expiresAt).toISOString();
       const note = config.accounts.registration === 'invite' ? '' : ` (note: FOXDEN_REGISTRATION is ${config.accounts.registration}, so codes are not asked for)`;
       process.stderr.write(`invite code valid until ${until}${opts.email ? ` for ${opts.email}` : ''}${note}\n`);
+    }),
+  );
+
+const onOff = (flag: string) => (value: string) => {
+  if (value !== 'on' && value !== 'off') {
+    process.stderr.write(`foxden: ${flag} must be on or off\n`);
+    process.exit(2);
+  }
+  return value === 'on';
+};
+
+const nodes = program.command('nodes').description('the Sync storage nodes users are assigned to');
+nodes
+  .command('list', { isDefault: true })
+  .description('list the nodes with their load')
+  .action(() =>
+    withDatabase(async (database) => {
+      await migrate(database);
+      const rows = await listNodes(database.db);
+      if (rows.length === 0) process.stdout.write('no storage nodes yet (the server adds its own when it starts)\n');
+      for (const n of rows) {
+        const flags = [n.downed ? 'downed' : '', n.backoff ? 'backoff' : ''].filter(Boolean).join(', ');
+        process.stdout.write(`${n.node}  users ${n.load}/${n.capacity}, ${n.available} free before a top-up${flags ? `, ${flags}` : ''}\n`);
+      }
+    }),
+  );
+nodes
+  .command('set <url>')
+  .description('change a node; its users stay on it either way (nodes named in the configuration get their capacity from it again at the next start)')
+  .option('--downed <on|off>', 'mark it down: no new users, and no capacity top-ups', onOff('--downed'))
+  .option('--backoff <on|off>', 'give it no new users for now', onOff('--backoff'))
+  .option('--capacity <n>', 'how many users it takes')
+  .action((url: string, opts: { downed?: boolean; backoff?: boolean; capacity?: string }) =>
+    withDatabase(async (database) => {
+      const changes: NodeChanges = { downed: opts.downed, backoff: opts.backoff };
+      if (opts.capacity !== undefined) {
+        const capacity = Number(opts.capacity);
+        if (!Number.isSafeInteger(capacity) || capacity < 0) {
+          process.stderr.write('foxden: --capacity must be a whole number\n');
+          process.exit(2);
+        }
+        changes.capacity = capacity;
+      }
+      await migrate(database);
+      if (!(await updateNode(database.db, url, changes))) {
+        process.stderr.write(`foxden: no storage node ${url} (see foxden nodes list)\n`);
+        process.exit(2);
+      }
+      process.stdout.write(`updated ${url}\n`);
     }),
   );
 

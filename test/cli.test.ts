@@ -156,6 +156,30 @@ describe('foxden serve', () => {
     expect(await exitCode(bad)).toBe(2);
   });
 
+  it('foxden nodes lists the storage nodes and switches backoff and downed', async () => {
+    const dir = dataDir();
+    const env = { ...process.env, FOXDEN_DATA_DIR: dir, FOXDEN_PUBLIC_URL: 'https://sync.example.com' };
+    const run = async (...args: string[]) => {
+      const proc = spawn(process.execPath, [CLI, 'nodes', ...args], { env });
+      let out = '';
+      let err = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      return { code: await exitCode(proc), out, err };
+    };
+    expect((await run()).out).toMatch(/no storage nodes yet/);
+    const server = await serve({ FOXDEN_DATA_DIR: dir, FOXDEN_PUBLIC_URL: 'https://sync.example.com', FOXDEN_NODE_CAPACITY: '500' });
+    await server.stop();
+    expect((await run('list')).out).toBe('https://sync.example.com  users 0/500, 500 free before a top-up\n');
+    expect((await run('set', 'https://sync.example.com/', '--backoff', 'on', '--downed', 'on')).code).toBe(0);
+    expect((await run()).out).toBe('https://sync.example.com  users 0/500, 500 free before a top-up, downed, backoff\n');
+    expect((await run('set', 'https://sync.example.com', '--downed', 'off', '--backoff', 'off')).code).toBe(0);
+    expect((await run()).out).not.toMatch(/downed|backoff/);
+    const unknown = await run('set', 'https://elsewhere.example.com', '--backoff', 'on');
+    expect([unknown.code, unknown.err]).toEqual([2, 'foxden: no storage node https://elsewhere.example.com (see foxden nodes list)\n']);
+    expect((await run('set', 'https://sync.example.com', '--backoff', 'maybe')).code).toBe(2);
+  });
+
   it('keeps passwords, account tokens and key bundles out of its logs', async () => {
     const server = await serve({ FOXDEN_DATA_DIR: dataDir(), FOXDEN_LOG_LEVEL: 'debug' });
     const user = new TestUser(new FxaClient(server.url), 'logs@example.com', 'a long enough password');
