@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createInvite } from './accounts/registration.js';
 import { listNodes, updateNode, type NodeChanges } from './tokenserver/admin.js';
+import { MAX_TTL_SECONDS, rotateSigningKey } from './oauth/access-tokens.js';
 import { migrate, openDatabase, type Database } from './db/index.js';
 import { VERSION } from './version.js';
 
@@ -92,6 +93,20 @@ program
       const until = new Date(invite.expiresAt).toISOString();
       const note = config.accounts.registration === 'invite' ? '' : ` (note: FOXDEN_REGISTRATION is ${config.accounts.registration}, so codes are not asked for)`;
       process.stderr.write(`invite code valid until ${until}${opts.email ? ` for ${opts.email}` : ''}${note}\n`);
+    }),
+  );
+
+program
+  .command('rotate-oauth-key')
+  .description('make a new key for signing OAuth access tokens; the previous one stays valid for the tokens it signed')
+  .action(() =>
+    withDatabase(async (database) => {
+      await migrate(database);
+      const kid = await rotateSigningKey(database.db);
+      process.stdout.write(`${kid}\n`);
+      process.stderr.write(
+        `new signing key ${kid}: running servers use it within 10 minutes; tokens signed with the previous key stay valid until they expire (at most ${MAX_TTL_SECONDS / 3600} hours). Rotate again only after that.\n`,
+      );
     }),
   );
 

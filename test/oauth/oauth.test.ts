@@ -6,6 +6,7 @@ import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pruneAccounts } from '../../src/accounts/prune.js';
 import { hexToBytes } from '../../src/crypto/onepw.js';
+import { rotateSigningKey } from '../../src/oauth/access-tokens.js';
 import { oldsyncKey } from '../../src/crypto/scoped-keys.js';
 import { FxaClient, type TestUser } from '../helpers/fxa.js';
 import { browserExchange, browserRequest, credentialsToken, FIREFOX, freshEmail, OLDSYNC, pageAuthorize, verifiedUser } from '../helpers/oauth.js';
@@ -445,6 +446,34 @@ describe.each(await testEngines())('OAuth (%s)', (engine) => {
       const token = (await credentialsToken(alice, OLDSYNC)).body.access_token as string;
       const verified = await fetch(`${second.url}/oauth/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
       expect(verified.status).toBe(200);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a rotated signing key: both keys published, old tokens still verify, every process moves to the new key', async () => {
+    const old = (await credentialsToken(alice, OLDSYNC)).body.access_token as string;
+    const oldKid = decodeProtectedHeader(old).kid;
+    const newKid = await rotateSigningKey(server.app.database.db);
+    const shared = engine === 'postgres' ? { FOXDEN_DATABASE_URL: server.app.database.location } : {};
+    const second = await startServer(engine, { FOXDEN_DATA_DIR: dataDir, ...shared });
+    try {
+      const jwks = await fetch(`${second.url}/oauth/v1/jwks`).then((r) => r.json());
+      expect(jwks.keys.map((k: { kid: string }) => k.kid)).toEqual([newKid, oldKid]);
+      const verify = (url: string, token: string) =>
+        fetch(`${url}/oauth/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) }).then((r) => r.status);
+      expect(await verify(second.url, old)).toBe(200);
+      const fresh = await second.app.accessTokens!.issue({ uid: alice.uid, clientId: FIREFOX, scope: [OLDSYNC], ttlSeconds: 60, generation: 0, profileChangedAt: 0 });
+      expect(decodeProtectedHeader(fresh.token).kid).toBe(newKid);
+      // The first server loaded its keys before the rotation; meeting the new kid (once its
+      // reload pause has passed) makes it read them again.
+      (server.app.accessTokens as unknown as { lastLoad: number }).lastLoad = 0;
+      expect(await verify(server.url, fresh.token)).toBe(200);
+      expect(decodeProtectedHeader((await credentialsToken(alice, OLDSYNC)).body.access_token).kid).toBe(newKid);
+      // A second rotation drops the oldest key.
+      await rotateSigningKey(server.app.database.db);
+      (server.app.accessTokens as unknown as { lastLoad: number }).lastLoad = 0;
+      expect(await verify(server.url, old)).toBe(400);
     } finally {
       await second.close();
     }
