@@ -157,6 +157,21 @@ export class AccessTokens {
     return { token, expiresIn: ttl, claims };
   }
 
+  /** An OpenID Connect ID token (scope openid): who signed in, for the client, signed like access tokens. */
+  async idToken(input: { uid: string; clientId: string; authAt: number | undefined; ttlSeconds: number }): Promise<string> {
+    await this.refresh();
+    const signing = this.keys[0]!;
+    const iat = Math.floor(Date.now() / 1000);
+    const jwt = new SignJWT({ amr: ['pwd', 'email'], acr: 'AAL1', ...(input.authAt ? { auth_time: input.authAt } : {}) })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: signing.stored.kid })
+      .setIssuer(this.issuer)
+      .setSubject(input.uid)
+      .setAudience(input.clientId)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + Math.max(1, Math.min(MAX_TTL_SECONDS, Math.floor(input.ttlSeconds))));
+    return jwt.sign(signing.privateKey);
+  }
+
   /** The claims of a token this server signed and that has not expired; undefined otherwise. */
   async verify(token: string): Promise<AccessTokenClaims | undefined> {
     if (typeof token !== 'string' || token.length > 4096 || token.split('.').length !== 3) return undefined;

@@ -38,6 +38,7 @@ export interface TokenResponse {
   refresh_token?: string;
   keys_jwe?: string;
   session_token?: string;
+  id_token?: string;
 }
 
 export function hashRefreshToken(token: string): string {
@@ -89,6 +90,9 @@ async function codeGrant(o: OauthContext, client: OauthClient, input: TokenInput
   const scopes = parseScopes(row.scope);
   const response = await issue(o, client, account, scopes, input.ttl, Number(row.auth_at), row.offline === 1);
   if (row.keys_jwe) response.keys_jwe = row.keys_jwe;
+  if (scopes.includes('openid')) {
+    response.id_token = await o.accessTokens.idToken({ uid: account.uid, clientId: client.id, authAt: Number(row.auth_at), ttlSeconds: response.expires_in });
+  }
   if (scopes.includes(SESSION_SCOPE)) response.session_token = await newSessionFor(o, account, row.session_token_id);
   return response;
 }

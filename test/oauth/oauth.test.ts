@@ -189,6 +189,22 @@ describe.each(await testEngines())('OAuth (%s)', (engine) => {
       expect((await credentialsToken(unconfirmed, OLDSYNC)).body.errno).toBe(104);
     });
 
+    it('scope openid brings an ID token, which is no access token', async () => {
+      const request = await browserRequest();
+      const page = await pageAuthorize(alice, request, { scope: 'openid profile' });
+      const { res } = await browserExchange(alice, request, page.res.body.code);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      const idToken = res.body.id_token as string;
+      const jwks = await fetch(`${server.url}/oauth/v1/jwks`).then((r) => r.json());
+      const { payload, protectedHeader } = await jwtVerify(idToken, await importJWK(jwks.keys[0], 'RS256'), { audience: FIREFOX });
+      expect(protectedHeader.typ).toBe('JWT');
+      expect(payload).toMatchObject({ sub: alice.uid, aud: FIREFOX, acr: 'AAL1', amr: ['pwd', 'email'], auth_time: res.body.auth_at });
+      const asAccess = await fetch(`${server.url}/oauth/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: idToken }) });
+      expect(asAccess.status).toBe(400);
+      const withoutOpenid = await credentialsToken(alice, 'profile');
+      expect(withoutOpenid.body.id_token).toBeUndefined();
+    });
+
     it('a code for the session scope brings a new verified session token', async () => {
       const request = await browserRequest();
       const page = await pageAuthorize(alice, request, { scope: `profile ${SESSION_SCOPE}`, clientId: 'a2270f727f45f648' });
