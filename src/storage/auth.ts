@@ -46,7 +46,10 @@ export class StorageAuthenticator {
     const expected = computeMac(token.key, { method: req.method, resource, host, port }, attrs);
     if (!macMatches(expected, attrs.mac)) throw unauthorized('invalid MAC');
     // The first 16 characters (96 bits) of the MAC identify a request well enough to spot a replay.
-    if (!this.nonces.check(ts, attrs.mac.slice(0, 16), Math.floor(now))) throw unauthorized('replayed request');
+    // Copied, not sliced: a slice keeps its whole parent string alive (here the Authorization
+    // header, about 600 bytes), and the cache holds its keys for the whole skew window.
+    const replayKey = Buffer.from(attrs.mac.slice(0, 16), 'latin1').toString('latin1');
+    if (!this.nonces.check(ts, replayKey, Math.floor(now))) throw unauthorized('replayed request');
     return { payload: token.payload, hash: attrs.hash };
   }
 
