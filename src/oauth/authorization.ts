@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { SessionCredentials } from '../accounts/auth.js';
-import { requireAccount } from '../accounts/context.js';
+import { requireAccount, type Account } from '../accounts/context.js';
 import { errors } from '../accounts/errors.js';
-import type { Db } from '../db/index.js';
 import type { OauthCodesTable } from '../db/schema.js';
 import { redirectUriOf, type OauthClient } from './clients.js';
 import type { OauthContext } from './context.js';
@@ -45,9 +44,8 @@ export function allowedScopes(client: OauthClient, requested: string[]): string[
 }
 
 /** Keys only go to a confirmed account over a confirmed session. */
-export async function checkKeyAccess(db: Db, uid: string, scopes: string[], session: SessionCredentials | undefined): Promise<void> {
+export function checkKeyAccess(account: Account, scopes: string[], session: SessionCredentials | undefined): void {
   if (!scopes.some((s) => KEY_BEARING_SCOPES.has(s))) return;
-  const account = await requireAccount(db, uid);
   if (!account.email_verified) throw errors.unverifiedAccount();
   if (session && !session.verified) throw errors.unverifiedSession();
 }
@@ -64,7 +62,7 @@ export async function authorize(o: OauthContext, session: SessionCredentials, in
   }
   // Foxden has no second factor, so a demand for AAL2 can never be met.
   if (input.acr_values !== undefined && /\bAAL2\b/.test(input.acr_values)) throw oauthErrors.insufficientAcr(input.acr_values);
-  await checkKeyAccess(o.ctx.db, session.uid, scopes, session);
+  checkKeyAccess(await requireAccount(o.ctx.db, session.uid), scopes, session);
 
   const code = randomBytes(32).toString('hex');
   const now = Date.now();

@@ -102,9 +102,9 @@ async function credentialsGrant(o: OauthContext, client: OauthClient, input: Tok
   if (!input.scope) throw errors.missingParameter('scope');
   const scopes = allowedScopes(client, parseScopes(input.scope));
   if (scopes.length === 0) throw oauthErrors.invalidScopes('');
-  await checkKeyAccess(o.ctx.db, session.uid, scopes, session);
   const account = await accountByUid(o.ctx.db, session.uid);
   if (!account) throw errors.invalidToken();
+  checkKeyAccess(account, scopes, session);
   const response = await issue(o, client, account, scopes, input.ttl, session.authAt, input.access_type === 'offline');
   if (scopes.includes(SESSION_SCOPE)) response.session_token = await newSessionFor(o, account, session.id);
   return response;
