@@ -1,6 +1,5 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +11,9 @@ import { BENCH_SECRET, sleep, type Target } from '../common/client.js';
 import { machineBusySeconds, noisy, statFields } from '../common/cpu.js';
 import { HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin, onLines } from '../common/foxden.js';
 import { runInChild } from '../common/jobs.js';
+import { idleRss } from '../common/memory.js';
 import { parseOptions, usageError, wholeNumber } from '../common/options.js';
+import { DEFAULT_PG_ADMIN_URL, createBenchDatabase, localPgUrl, pgAdmin, pgProcesses } from '../common/postgres.js';
 import { atCleanup, checkInterrupted, cleanupAll, exited, isInterrupted, runBench, stopChild, track, trackedChildren } from '../common/processes.js';
 import { payloadOf, prng, recordId } from '../common/records.js';
 import { f0, f1, f2, log, pct, printProblems, table, verdict, type Problems } from '../common/report.js';
@@ -58,7 +59,7 @@ const opts = parseOptions(USAGE, {
   'think-ms': { type: 'string', default: '0' },
   'no-deletes': { type: 'boolean', default: false },
   'cpu-prof': { type: 'boolean', default: false },
-  'pg-url': { type: 'string', default: process.env.FOXDEN_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+  'pg-url': { type: 'string', default: DEFAULT_PG_ADMIN_URL },
 });
 
 function intOption(name: keyof typeof opts, min: number, max: number): number {
@@ -76,22 +77,8 @@ const READS = intOption('reads', 10, 100_000);
 const THINK_MS = intOption('think-ms', 0, 60_000);
 const ENGINES: Engine[] = opts.engine === 'both' ? ['sqlite', 'postgres'] : opts.engine === 'sqlite' || opts.engine === 'postgres' ? [opts.engine] : [];
 if (ENGINES.length === 0) usageError(USAGE, '--engine must be sqlite, postgres or both');
-const PG_ADMIN = (() => {
-  let url: URL;
-  try {
-    url = new URL(String(opts['pg-url']));
-  } catch {
-    console.error('--pg-url is not a URL');
-    process.exit(2);
-  }
-  // The bench only ever talks to this machine.
-  if (url.hostname === 'localhost') url.hostname = '127.0.0.1';
-  if (url.hostname !== '127.0.0.1') {
-    console.error(`--pg-url must point at 127.0.0.1 (got ${url.hostname})`);
-    process.exit(2);
-  }
-  return url;
-})();
+// The bench only ever talks to this machine.
+const PG_ADMIN = localPgUrl(USAGE, String(opts['pg-url']));
 
 const RECORDS_PER_POST = 100;
 const PAYLOAD_BYTES = 450;
@@ -101,10 +88,6 @@ const UID_POSTS_CONC = 210_000;
 const UID_RAW = 300_000;
 const UID_BIG = 900_000_001;
 const BIG_COLLECTION = 'history';
-/** Idle RSS: V8 gives memory back ~10 s into idleness, so wait for RSS to stop moving (bounded). */
-const RSS_MIN_WAIT_MS = 10_000;
-const RSS_MAX_WAIT_MS = 20_000;
-const RSS_STABLE_MS = 5_000;
 const TARGET_MIX_RATIO = 0.4;
 const TARGET_MIX_P99_MS = 25;
 const TARGET_POST_RATIO = 0.5;
@@ -126,53 +109,11 @@ const HARD_LIMIT_MS = ENGINES.length * (2 * (WARMUP + SECONDS) + 4 * POST_SECOND
 
 // ---- small helpers ----
 
-/** RSS right away, then once it has not changed for RSS_STABLE_MS (after at least RSS_MIN_WAIT_MS). */
-async function idleRss(pid: number): Promise<{ first: number; settled: number; waited: number }> {
-  const t0 = performance.now();
-  const first = rssMb(pid);
-  let settled = first;
-  let since = t0;
-  while (performance.now() - t0 < RSS_MAX_WAIT_MS) {
-    await sleep(500);
-    const now = rssMb(pid);
-    if (Math.abs(now - settled) > 0.05) {
-      settled = now;
-      since = performance.now();
-    }
-    if (performance.now() - t0 >= RSS_MIN_WAIT_MS && performance.now() - since >= RSS_STABLE_MS) break;
-  }
-  return { first, settled, waited: (performance.now() - t0) / 1000 };
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) / 1024;
-}
-
 /** user + system CPU seconds a process has used, with its reaped children's if asked; 0 once it is gone. */
 function cpuSeconds(pid: number, withChildren = false): number {
   const f = statFields(pid);
   if (!f) return 0;
   return (f[11]! + f[12]! + (withChildren ? f[13]! + f[14]! : 0)) / 100;
-}
-
-/** PostgreSQL work of this bench: backends of its database, and the server's background workers. */
-const PG_BACKGROUND = /^postgres: [^:]+: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|parallel worker for PID \d+)/;
-
-function pgProcesses(dbName: string | undefined): number[] {
-  if (!dbName) return [];
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (title.startsWith('postgres: ') && (title.includes(dbName) || PG_BACKGROUND.test(title))) pids.push(Number(entry));
-    } catch {
-      // gone already
-    }
-  }
-  return pids;
 }
 
 interface CpuShare {
@@ -349,26 +290,12 @@ function generate<R extends JobResult>(job: Job, timeoutMs: number): Promise<R> 
 
 // ---- databases ----
 
-async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_ADMIN.toString(), connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 async function createEngineDb(engine: Engine): Promise<EngineDb> {
   const dataDir = mkdtempSync(join(tmpdir(), `foxden-bench-${engine}-`));
   atCleanup(() => rmSync(dataDir, { recursive: true, force: true }), dataDir);
   if (engine === 'sqlite') return { engine, dataDir };
-  const name = `foxden_bench_${randomBytes(5).toString('hex')}`;
-  await pgAdmin((c) => c.query(`create database ${name}`));
-  atCleanup(() => pgAdmin((c) => c.query(`drop database if exists ${name} with (force)`)).then(() => undefined), `database ${name}`);
-  const url = new URL(PG_ADMIN.toString());
-  url.pathname = `/${name}`;
-  return { engine, dataDir, url: url.toString() };
+  const { url } = await createBenchDatabase(PG_ADMIN);
+  return { engine, dataDir, url };
 }
 
 function sqliteFile(db: EngineDb): string {
@@ -838,7 +765,7 @@ async function main(): Promise<number> {
   log(`Foxden storage bench: engines ${ENGINES.join(', ')}; ${DEVICES} devices; ${SECONDS} s per mix run; node ${process.version}; Foxden ${foxdenVersion(root)}`);
   if (ENGINES.includes('postgres')) {
     try {
-      await pgAdmin((c) => c.query('select 1'));
+      await pgAdmin(PG_ADMIN, (c) => c.query('select 1'));
     } catch (err) {
       console.error(`PostgreSQL is not reachable at ${PG_ADMIN.toString()}: ${(err as Error).message}`);
       return 2;
