@@ -10,7 +10,7 @@ import { bytesToHex, deriveTokenKeys, hexToBytes, passwordCredentials } from '..
 import { defaultScryptConcurrency } from '../../src/crypto/verifier.js';
 import { BENCH_SECRET, keepAliveAgent, send, sleep, type Target } from '../common/client.js';
 import { machineBusySeconds, noisy, statFields } from '../common/cpu.js';
-import { HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin, onLines } from '../common/foxden.js';
+import { FoxdenChild, HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin, type LogEntry } from '../common/foxden.js';
 import { runInChild } from '../common/jobs.js';
 import { parseOptions, usageError, wholeNumber } from '../common/options.js';
 import { atCleanup, checkInterrupted, cleanupAll, exited, isInterrupted, runBench, stopChild, track } from '../common/processes.js';
@@ -201,54 +201,17 @@ interface MailCode {
   code: string;
 }
 
-class Foxden {
-  warnings = 0;
-  errors = 0;
-  readonly logLines: string[] = [];
+class Foxden extends FoxdenChild {
   private readonly codes: MailCode[] = [];
   private readonly codeWaiters = new Set<() => void>();
 
-  constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
-  ) {
-    onLines(child, (line) => this.line(line));
-  }
-
-  private line(line: string): void {
-    if (line.trim() === '') return;
-    let entry: { level?: number; msg?: string; to?: string; template?: string; code?: string } = {};
-    try {
-      entry = JSON.parse(line) as typeof entry;
-    } catch {
-      // not a pino line (a crash trace): counts as an error
-    }
-    const level = Number(entry.level ?? 50);
-    if (entry.msg === 'mail written to outbox' && entry.to && entry.template && entry.code) {
-      this.codes.push({ to: entry.to, template: entry.template, code: entry.code });
-      for (const wake of this.codeWaiters) wake();
-      return;
-    }
-    if (level >= 50) this.errors++;
-    else if (level >= 40) this.warnings++;
-    else return;
-    if (this.logLines.length < 20) this.logLines.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  get target(): Target {
-    return { host: HOST, port: this.port, bare: false };
-  }
-
-  alive(): boolean {
-    return !exited(this.child);
-  }
-
-  describeExit(): string {
-    return `Foxden exited (code ${this.child.exitCode}, signal ${this.child.signalCode})`;
+  /** Mails arrive as info lines of the outbox (codes included): kept for code(), not counted. */
+  protected override take(entry: LogEntry): boolean {
+    const { msg, to, template, code } = entry;
+    if (msg !== 'mail written to outbox' || typeof to !== 'string' || typeof template !== 'string' || typeof code !== 'string') return false;
+    this.codes.push({ to, template, code });
+    for (const wake of this.codeWaiters) wake();
+    return true;
   }
 
   /** The code of the newest mail of `template` to `to`, as the outbox logs it (info level). */

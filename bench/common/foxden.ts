@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
-import { sleep } from './client.js';
+import { sleep, type Target } from './client.js';
+import { exited } from './processes.js';
 
 // Foxden as a child process of a bench: where the checkout is and which commit it measures,
 // a free port, the child's output line by line, and the wait for its first heartbeat.
@@ -87,4 +88,64 @@ export async function heartbeatWithin(server: StartingServer, timeoutMs: number)
     await sleep(100);
   }
   return false;
+}
+
+/** A pino line of Foxden's, as much of it as the benches read. */
+export interface LogEntry {
+  level?: number;
+  msg?: string;
+  [field: string]: unknown;
+}
+
+/**
+ * A running Foxden child: counts the warnings and errors it logs and keeps the first few, and
+ * lets a subclass take lines it wants (`take` returns true for a line it consumed).
+ */
+export class FoxdenChild {
+  readonly logLines: string[] = [];
+  warnings = 0;
+  errors = 0;
+
+  constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    onLines(child, (line) => this.line(line));
+  }
+
+  protected take(_entry: LogEntry): boolean {
+    return false;
+  }
+
+  private line(line: string): void {
+    if (line.trim() === '') return;
+    let entry: LogEntry = {};
+    try {
+      entry = JSON.parse(line) as LogEntry;
+    } catch {
+      // not a pino line (a crash trace): counts as an error
+    }
+    if (this.take(entry)) return;
+    const level = Number(entry.level ?? 50);
+    if (level >= 50) this.errors++;
+    else if (level >= 40) this.warnings++;
+    else return;
+    if (this.logLines.length < 20) this.logLines.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get target(): Target {
+    return { host: HOST, port: this.port, bare: false };
+  }
+
+  alive(): boolean {
+    return !exited(this.child);
+  }
+
+  describeExit(): string {
+    return `Foxden exited (code ${this.child.exitCode}, signal ${this.child.signalCode})`;
+  }
 }

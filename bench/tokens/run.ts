@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_SECRET, type Target } from '../common/client.js';
 import { machineBusySeconds, noisy, statFields } from '../common/cpu.js';
-import { HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin, onLines } from '../common/foxden.js';
+import { FoxdenChild, HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin } from '../common/foxden.js';
 import { runInChild } from '../common/jobs.js';
 import { idleRss } from '../common/memory.js';
 import { parseOptions, usageError, wholeNumber } from '../common/options.js';
@@ -201,48 +201,7 @@ function cpuLine(c: CpuShare): string {
 
 // ---- Foxden ----
 
-class Foxden {
-  readonly logLines: string[] = [];
-  warnings = 0;
-  errors = 0;
-
-  constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
-  ) {
-    onLines(child, (line) => this.line(line));
-  }
-
-  private line(line: string): void {
-    if (line.trim() === '') return;
-    let level = 50;
-    try {
-      level = Number((JSON.parse(line) as { level?: number }).level ?? 50);
-    } catch {
-      // not a pino line (a crash trace): counts as an error
-    }
-    if (level >= 50) this.errors++;
-    else if (level >= 40) this.warnings++;
-    else return;
-    if (this.logLines.length < 20) this.logLines.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  get target(): Target {
-    return { host: HOST, port: this.port, bare: false };
-  }
-
-  alive(): boolean {
-    return !exited(this.child);
-  }
-
-  describeExit(): string {
-    return `Foxden exited (code ${this.child.exitCode}, signal ${this.child.signalCode})`;
-  }
-
+class Foxden extends FoxdenChild {
   ensureAlive(): void {
     if (!this.alive()) throw new Error(`${this.describeExit()}; its log:\n${this.logLines.slice(-10).join('\n')}`);
   }
