@@ -27,3 +27,12 @@ export function wholeNumber(usage: string, name: string, raw: string, min: numbe
   if (!/^\d+$/.test(raw) || n < min || n > max) usageError(usage, `--${name} must be a whole number from ${min} to ${max} (got ${raw})`);
   return n;
 }
+
+export type Engine = 'sqlite' | 'postgres';
+
+/** --engine: sqlite, postgres or both (in that order). */
+export function engines(usage: string, raw: string): Engine[] {
+  if (raw === 'both') return ['sqlite', 'postgres'];
+  if (raw === 'sqlite' || raw === 'postgres') return [raw];
+  usageError(usage, '--engine must be sqlite, postgres or both');
+}

@@ -12,7 +12,7 @@ import { machineBusySeconds, noisy, statFields } from '../common/cpu.js';
 import { HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin, onLines } from '../common/foxden.js';
 import { runInChild } from '../common/jobs.js';
 import { idleRss } from '../common/memory.js';
-import { parseOptions, usageError, wholeNumber } from '../common/options.js';
+import { engines, parseOptions, usageError, wholeNumber, type Engine } from '../common/options.js';
 import { DEFAULT_PG_ADMIN_URL, createBenchDatabase, localPgUrl, pgAdmin, pgProcesses } from '../common/postgres.js';
 import { atCleanup, checkInterrupted, cleanupAll, exited, isInterrupted, runBench, stopChild, track, trackedChildren } from '../common/processes.js';
 import { payloadOf, prng, recordId } from '../common/records.js';
@@ -27,7 +27,6 @@ import { summarizeProfile } from './profile.js';
 // time GET ?newer&limit=100 on it. Everything runs on 127.0.0.1, every phase has a count and
 // a time bound, and all children, files and databases are removed at the end.
 
-type Engine = 'sqlite' | 'postgres';
 
 const USAGE = `usage: npm run bench:storage -- [options]
   --engine sqlite|postgres|both   engines to run, in that order (default both)
@@ -75,8 +74,7 @@ const POST_MAX = intOption('post-max', 1, 100_000);
 const ROWS = intOption('rows', 1000, 10_000_000);
 const READS = intOption('reads', 10, 100_000);
 const THINK_MS = intOption('think-ms', 0, 60_000);
-const ENGINES: Engine[] = opts.engine === 'both' ? ['sqlite', 'postgres'] : opts.engine === 'sqlite' || opts.engine === 'postgres' ? [opts.engine] : [];
-if (ENGINES.length === 0) usageError(USAGE, '--engine must be sqlite, postgres or both');
+const ENGINES = engines(USAGE, String(opts.engine));
 // The bench only ever talks to this machine.
 const PG_ADMIN = localPgUrl(USAGE, String(opts['pg-url']));
 

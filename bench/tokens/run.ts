@@ -9,7 +9,7 @@ import { machineBusySeconds, noisy, statFields } from '../common/cpu.js';
 import { FoxdenChild, HOST, foxdenRoot, foxdenVersion, freePort, heartbeatWithin } from '../common/foxden.js';
 import { runInChild } from '../common/jobs.js';
 import { idleRss } from '../common/memory.js';
-import { parseOptions, usageError, wholeNumber } from '../common/options.js';
+import { engines, parseOptions, usageError, wholeNumber, type Engine } from '../common/options.js';
 import { DEFAULT_PG_ADMIN_URL, createBenchDatabase, localPgUrl, pgAdmin, pgProcesses } from '../common/postgres.js';
 import { atCleanup, checkInterrupted, cleanupAll, exited, isInterrupted, runBench, stopChild, track, trackedChildren } from '../common/processes.js';
 import { f0, f1, f2, log, pct, printProblems, table, verdict, type LatencySummary, type Problems } from '../common/report.js';
@@ -24,7 +24,6 @@ import { nowMs, type BenchUser, type LoopJob, type LoopResult, type ProbeJob, ty
 // then idle RSS again. Everything runs on 127.0.0.1, every phase has a time bound, and all
 // children, files and databases are removed at the end.
 
-type Engine = 'sqlite' | 'postgres';
 
 const USAGE = `usage: npm run bench:tokens -- [options]
   --engine sqlite|postgres|both   engines to run, in that order (default both)
@@ -62,8 +61,7 @@ const WARMUP = intOption('warmup', 0, 60);
 const MAX_OPS = intOption('max-ops', 1, 10_000_000);
 const PROBE_PAIRS = intOption('probe-pairs', 10, 100_000);
 const DEVICES = intOption('devices', 1, 20);
-const ENGINES: Engine[] = opts.engine === 'both' ? ['sqlite', 'postgres'] : opts.engine === 'sqlite' || opts.engine === 'postgres' ? [opts.engine] : [];
-if (ENGINES.length === 0) usageError(USAGE, '--engine must be sqlite, postgres or both');
+const ENGINES = engines(USAGE, String(opts.engine));
 // The bench only ever talks to this machine.
 const PG_ADMIN = localPgUrl(USAGE, String(opts['pg-url']));
 
