@@ -9,7 +9,7 @@ import { parseKeyId } from './keyid.js';
 import { userLockKey } from './locks.js';
 import { hashedDeviceId, hashedFxaUid } from './metrics.js';
 import { queueSuperseded } from './purge.js';
-import { checkClaims, getOrCreateUser, updateUser, type Claims, type UserContext, type UserRow } from './users.js';
+import { checkClaims, getOrCreateUser, peekUser, updateUser, type Claims, type UserContext, type UserRow } from './users.js';
 import type { AccessTokenVerifier } from './verifier.js';
 
 // GET /1.0/{application}/{version}: from the request's headers to a storage token, in
@@ -85,18 +85,28 @@ export async function issueToken(ctx: TokenserverContext, rq: TokenRequest): Pro
   const duration = requestedDuration(rq.duration, settings.tokenDuration);
   const localNodeId = ctx.localNodeId();
 
-  // One transaction under the user's lock. Its checks answer with an error but still commit
+  // Most requests change nothing and are answered from one read (peekUser). The others run in
+  // one transaction under the user's lock; its checks answer with an error but still commit
   // what finding the user repaired or allocated, as syncstorage-rs does.
-  const outcome = await writeTransaction<Outcome>(ctx.database, userLockKey(email), async (trx) => {
-    const found = await getOrCreateUser(trx, users, claims);
-    const now = Date.now();
-    const local = await queueSuperseded(trx, found.superseded, who.fxaUid, localNodeId, now);
-    const error = duration === 'invalid' ? errors.invalidQuery() : checkClaims(claims, found.user, found.oldClientStates);
-    if (error) return { error, local };
-    const updated = await updateUser(trx, users, claims, found.user);
-    local.push(...(await queueSuperseded(trx, updated.superseded, who.fxaUid, localNodeId, now)));
-    return { user: found.user, uid: updated.uid, generation: updated.generation, keysChangedAt: updated.keysChangedAt, local };
-  });
+  const peeked = await peekUser(ctx.database.db, users, claims);
+  let outcome: Outcome;
+  if (peeked) {
+    const error = duration === 'invalid' ? errors.invalidQuery() : peeked.error;
+    outcome = error
+      ? { error, local: [] }
+      : { user: peeked.user, uid: peeked.user.uid, generation: peeked.user.generation, keysChangedAt: peeked.user.keys_changed_at, local: [] };
+  } else {
+    outcome = await writeTransaction<Outcome>(ctx.database, userLockKey(email), async (trx) => {
+      const found = await getOrCreateUser(trx, users, claims);
+      const now = Date.now();
+      const local = await queueSuperseded(trx, found.superseded, who.fxaUid, localNodeId, now);
+      const error = duration === 'invalid' ? errors.invalidQuery() : checkClaims(claims, found.user, found.oldClientStates);
+      if (error) return { error, local };
+      const updated = await updateUser(trx, users, claims, found.user);
+      local.push(...(await queueSuperseded(trx, updated.superseded, who.fxaUid, localNodeId, now)));
+      return { user: found.user, uid: updated.uid, generation: updated.generation, keysChangedAt: updated.keysChangedAt, local };
+    });
+  }
   await deleteLocalData(ctx, outcome.local);
   if ('error' in outcome) throw outcome.error;
 

@@ -204,8 +204,8 @@ export interface UpdatedUser {
   superseded: UserRow[];
 }
 
-/** syncstorage-rs update_user (1.9): a new row for new keys, else an in-place update that never goes backwards. */
-export async function updateUser(trx: Db, ctx: UserContext, claims: Claims, user: UserRow & { node: string }): Promise<UpdatedUser> {
+/** The generation and keys_changed_at the row gets from a request that passed the checks (1.9). */
+function nextValues(claims: Claims, user: UserRow): { generation: number; keysChangedAt: number | null } {
   let keysChangedAt: number | null;
   if (known(claims.keysChangedAt)) keysChangedAt = claims.keysChangedAt;
   else keysChangedAt = user.keys_changed_at === 0 ? 0 : null;
@@ -217,6 +217,33 @@ export async function updateUser(trx: Db, ctx: UserContext, claims: Claims, user
     const kca = claims.keysChangedAt;
     if ((user.keys_changed_at === null || kca > user.keys_changed_at) && kca > user.generation) generation = kca;
   }
+  return { generation, keysChangedAt };
+}
+
+/**
+ * The common case, a known device refreshing its token, needs no write at all: one read
+ * outside any transaction finds the current row, no race to repair, nothing to allocate, and
+ * a request that either fails the checks or changes nothing. Then this answers (the row, or
+ * the check's error); anything else gives undefined, and the caller takes the write path.
+ */
+export async function peekUser(db: Db, ctx: UserContext, claims: Claims): Promise<{ user: UserRow & { node: string }; error?: TokenserverError } | undefined> {
+  const rows = await loadRows(db, ctx.serviceId, ctx.email);
+  if (rows.length === 0) return undefined;
+  const current = pickCurrent(rows);
+  if (current.replaced_at !== null || current.node === null) return undefined;
+  if (rows.some((r) => r !== current && r.replaced_at === null)) return undefined;
+  const user = { ...current, node: current.node };
+  const oldClientStates = new Set(rows.filter((r) => r !== current && r.client_state !== current.client_state).map((r) => r.client_state));
+  const error = checkClaims(claims, user, oldClientStates);
+  if (error) return { user, error };
+  const next = nextValues(claims, user);
+  if (claims.clientState !== user.client_state || next.generation !== user.generation || next.keysChangedAt !== user.keys_changed_at) return undefined;
+  return { user };
+}
+
+/** syncstorage-rs update_user (1.9): a new row for new keys, else an in-place update that never goes backwards. */
+export async function updateUser(trx: Db, ctx: UserContext, claims: Claims, user: UserRow & { node: string }): Promise<UpdatedUser> {
+  const { generation, keysChangedAt } = nextValues(claims, user);
 
   if (claims.clientState !== user.client_state) {
     // Created strictly after the row it replaces, so it sorts as current even within one millisecond.
