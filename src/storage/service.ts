@@ -75,6 +75,13 @@ async function collectionModified(trx: Db, uid: number, collectionId: number | u
   return row?.modified_ms;
 }
 
+/** Every record, batch and collection count of a user (its storage timestamp stays). */
+async function deleteUserData(trx: Db, uid: number): Promise<void> {
+  await trx.deleteFrom('bsos').where('user_id', '=', uid).execute();
+  await deleteBatches(trx, uid);
+  await trx.deleteFrom('user_collections').where('user_id', '=', uid).execute();
+}
+
 /** The storage and (optionally) collection timestamps, and whether the uid is retired, in one round trip. */
 async function currentTimes(trx: Db, uid: number, collectionId: number | undefined): Promise<{ storage: number; collection: number | undefined; retired: boolean }> {
   const row = await trx
@@ -360,9 +367,7 @@ export class StorageService {
   async deleteStorage(uid: number, pre: Preconditions): Promise<number> {
     return this.write(uid, undefined, async (trx, { t, storageTs }) => {
       checkPreconditions(pre, storageTs);
-      await trx.deleteFrom('bsos').where('user_id', '=', uid).execute();
-      await deleteBatches(trx, uid);
-      await trx.deleteFrom('user_collections').where('user_id', '=', uid).execute();
+      await deleteUserData(trx, uid);
       return { result: t, touched: true };
     });
   }
@@ -377,9 +382,7 @@ export class StorageService {
     const now = Date.now();
     await this.locks.run(uid, () =>
       writeTransaction(this.database, uid, async (trx) => {
-        await trx.deleteFrom('bsos').where('user_id', '=', uid).execute();
-        await deleteBatches(trx, uid);
-        await trx.deleteFrom('user_collections').where('user_id', '=', uid).execute();
+        await deleteUserData(trx, uid);
         await trx
           .insertInto('user_storage')
           .values({ user_id: uid, storage_modified_ms: 0, retired_at: now })
