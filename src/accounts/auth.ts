@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { storedTokenHash } from '../crypto/fxa-tokens.js';
 import { computeMac, macMatches, parseHawkHeader, payloadHash } from '../crypto/hawk.js';
 import type { Db } from '../db/index.js';
 import { signedOrigin, signedResource } from '../public-url.js';
@@ -139,7 +139,7 @@ export class AccountsAuthenticator {
 
   private async refresh(token: string): Promise<RefreshCredentials> {
     if (!/^[0-9a-f]{64}$/.test(token)) throw errors.invalidToken();
-    const hash = createHash('sha256').update(Buffer.from(token, 'hex')).digest('hex');
+    const hash = storedTokenHash(token);
     const row = await this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
     const now = Date.now();
     if (!row || now - Number(row.last_used_at) > REFRESH_TOKEN_IDLE_MS) throw errors.invalidToken();

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hkdfSha256 } from './hkdf.js';
 import type { TokenType } from './onepw.js';
 
@@ -30,4 +30,12 @@ export function deriveToken(data: Buffer, type: TokenType): IssuedToken {
 
 export function issueToken(type: TokenType): IssuedToken {
   return deriveToken(randomBytes(32), type);
+}
+
+/**
+ * How the server keeps tokens the client holds as hex and presents as they are (OAuth refresh
+ * tokens, authorization codes): SHA-256 of their bytes, hex. It is their id everywhere else.
+ */
+export function storedTokenHash(hex: string): string {
+  return createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex');
 }

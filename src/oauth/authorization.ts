@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { SessionCredentials } from '../accounts/auth.js';
 import { requireAccount, type Account } from '../accounts/context.js';
 import { errors } from '../accounts/errors.js';
+import { storedTokenHash } from '../crypto/fxa-tokens.js';
 import type { OauthCodesTable } from '../db/schema.js';
 import { redirectUriOf, type OauthClient } from './clients.js';
 import type { OauthContext } from './context.js';
@@ -24,10 +25,6 @@ export interface AuthorizationInput {
   code_challenge?: string;
   keys_jwe?: string;
   acr_values?: string;
-}
-
-export function hashCode(code: string): string {
-  return createHash('sha256').update(Buffer.from(code, 'hex')).digest('hex');
 }
 
 export function requireClient(o: OauthContext, clientId: string): OauthClient {
@@ -67,7 +64,7 @@ export async function authorize(o: OauthContext, session: SessionCredentials, in
   const code = randomBytes(32).toString('hex');
   const now = Date.now();
   const row: OauthCodesTable = {
-    code_hash: hashCode(code),
+    code_hash: storedTokenHash(code),
     client_id: client.id,
     uid: session.uid,
     scope: scopes.join(' '),

@@ -1,9 +1,9 @@
 import { deleteDevices, withAccountLock } from '../accounts/context.js';
 import { notifyDevices } from '../accounts/notify.js';
+import { storedTokenHash } from '../crypto/fxa-tokens.js';
 import { secretMatches } from './clients.js';
 import type { OauthContext } from './context.js';
 import { oauthErrors } from './errors.js';
-import { hashRefreshToken } from './token.js';
 
 // POST /oauth/destroy (fxa-auth.md 5.6, RFC 7009): revoke a refresh token. Unknown tokens
 // succeed too, and so do access tokens, which are short-lived JWTs nobody stores. Firefox
@@ -24,7 +24,7 @@ export async function destroyToken(o: OauthContext, input: DestroyInput): Promis
   if (client && input.client_secret !== undefined && !secretMatches(client, input.client_secret)) throw oauthErrors.incorrectSecret(client.id);
   const token = input.token ?? input.refresh_token ?? input.access_token;
   if (!token || !/^[0-9a-f]{64}$/i.test(token)) return {};
-  const hash = hashRefreshToken(token.toLowerCase());
+  const hash = storedTokenHash(token.toLowerCase());
   const row = await o.ctx.db.selectFrom('refresh_tokens').select(['uid', 'client_id']).where('token_hash', '=', hash).executeTakeFirst();
   // A client may only revoke its own tokens; someone else's is "unknown" to it.
   if (!row || (client && row.client_id !== client.id)) return {};

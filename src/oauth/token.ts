@@ -1,12 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { SessionCredentials } from '../accounts/auth.js';
 import { accountByUid, insertSession } from '../accounts/context.js';
 import { errors } from '../accounts/errors.js';
 import { REFRESH_TOKEN_IDLE_MS } from '../accounts/prune.js';
 import type { Account } from '../accounts/context.js';
+import { storedTokenHash } from '../crypto/fxa-tokens.js';
 import { pkceChallenge } from '../crypto/scoped-keys.js';
 import { MAX_TTL_SECONDS } from './access-tokens.js';
-import { allowedScopes, checkKeyAccess, hashCode, requireClient } from './authorization.js';
+import { allowedScopes, checkKeyAccess, requireClient } from './authorization.js';
 import { secretMatches, type OauthClient } from './clients.js';
 import type { OauthContext } from './context.js';
 import { oauthErrors } from './errors.js';
@@ -41,10 +42,6 @@ export interface TokenResponse {
   id_token?: string;
 }
 
-export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(Buffer.from(token, 'hex')).digest('hex');
-}
-
 function checkSecret(client: OauthClient, secret: string | undefined): void {
   if (secret === undefined) return;
   if (!secretMatches(client, secret)) throw oauthErrors.incorrectSecret(client.id);
@@ -69,7 +66,7 @@ export async function grantToken(o: OauthContext, input: TokenInput, session: Se
 
 async function codeGrant(o: OauthContext, client: OauthClient, input: TokenInput): Promise<TokenResponse> {
   if (!input.code) throw errors.missingParameter('code');
-  const hash = hashCode(input.code);
+  const hash = storedTokenHash(input.code);
   const db = o.ctx.db;
   const row = await db.selectFrom('oauth_codes').selectAll().where('code_hash', '=', hash).executeTakeFirst();
   if (!row) throw oauthErrors.unknownCode();
@@ -112,7 +109,7 @@ async function credentialsGrant(o: OauthContext, client: OauthClient, input: Tok
 
 async function refreshGrant(o: OauthContext, client: OauthClient, input: TokenInput): Promise<TokenResponse> {
   if (!input.refresh_token) throw errors.missingParameter('refresh_token');
-  const hash = hashRefreshToken(input.refresh_token);
+  const hash = storedTokenHash(input.refresh_token);
   const db = o.ctx.db;
   const row = await db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
   if (!row || row.client_id !== client.id) throw errors.invalidToken('Invalid refresh token');
@@ -154,7 +151,7 @@ async function issue(
     const now = Date.now();
     await o.ctx.db
       .insertInto('refresh_tokens')
-      .values({ token_hash: hashRefreshToken(refresh), uid: account.uid, client_id: client.id, scope: scopes.join(' '), created_at: now, last_used_at: now })
+      .values({ token_hash: storedTokenHash(refresh), uid: account.uid, client_id: client.id, scope: scopes.join(' '), created_at: now, last_used_at: now })
       .execute();
     response.refresh_token = refresh;
   }

@@ -1,9 +1,9 @@
 import { accountByUid } from '../accounts/context.js';
 import { errors } from '../accounts/errors.js';
+import { storedTokenHash } from '../crypto/fxa-tokens.js';
 import { redirectUriOf } from './clients.js';
 import type { OauthContext } from './context.js';
 import { oauthErrors } from './errors.js';
-import { hashRefreshToken } from './token.js';
 
 // The OAuth server's own routes (fxa-auth.md 6.2, 6.3): token verification for relying parties
 // such as a tokenserver, introspection, and public client information.
@@ -28,7 +28,7 @@ export async function introspect(o: OauthContext, input: { token: string; token_
     const row = await o.ctx.db
       .selectFrom('refresh_tokens')
       .selectAll()
-      .where('token_hash', '=', hashRefreshToken(input.token.toLowerCase()))
+      .where('token_hash', '=', storedTokenHash(input.token.toLowerCase()))
       .executeTakeFirst();
     if (!row) return { active: false };
     return {
