@@ -172,7 +172,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await server.register(oauthFacadeRoutes, { prefix: '/oauth/v1', ...oauth });
     await server.register(profileRoutes, { prefix: '/profile/v1', ctx: accounts, accessTokens });
     await server.register(profileImageRoutes, { prefix: '/profile', ctx: accounts });
-    await server.register(discoveryRoutes, { publicBase, jwks: () => accessTokens!.jwks() });
+    await server.register(discoveryRoutes, { publicBase });
   }
   const tokenserver = await createTokenserver({
     database,

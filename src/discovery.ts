@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { clientBase } from './public-url.js';
 
 // The discovery documents at the root (fxa-auth.md 8.2, 8.3). Every service lives on one origin
 // under its own prefix (/auth, /oauth, /profile, /token), which is the layout Firefox's prefs and
@@ -7,7 +8,6 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 export interface DiscoveryOptions {
   /** FOXDEN_PUBLIC_URL without trailing slash; undefined = the origin of each request. */
   publicBase: string | undefined;
-  jwks: () => { keys: Record<string, unknown>[] };
 }
 
 /** FxA's client configuration: what Firefox's autoconfig (identity.fxaccounts.autoconfig.uri) reads. */
@@ -42,7 +42,7 @@ export function openidConfiguration(base: string) {
 }
 
 export const discoveryRoutes: FastifyPluginAsync<DiscoveryOptions> = async (app, { publicBase }) => {
-  const baseOf = (req: FastifyRequest) => publicBase ?? `${req.protocol}://${req.host}`;
+  const baseOf = (req: FastifyRequest) => clientBase(publicBase, req);
 
   app.get('/.well-known/fxa-client-configuration', async (req, reply) => {
     reply.header('Cache-Control', 'public, max-age=86400');

@@ -24,3 +24,13 @@ export function signedResource(publicUrl: URL | undefined, req: FastifyRequest):
   if (!prefix || raw === prefix || raw.startsWith(`${prefix}/`)) return raw;
   return prefix + raw;
 }
+
+/** protocol://host the client sent this request to; undefined without a Host header. */
+export function requestOrigin(req: FastifyRequest): string | undefined {
+  return req.host ? `${req.protocol}://${req.host}` : undefined;
+}
+
+/** The base of URLs handed to clients: FOXDEN_PUBLIC_URL (without trailing slash), else the request's origin. */
+export function clientBase(publicBase: string | undefined, req: FastifyRequest): string {
+  return publicBase ?? `${req.protocol}://${req.host}`;
+}

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod/v3';
+import { clientBase } from '../public-url.js';
 import type { AccountsContext, RequestInfo } from './context.js';
 import { errors, FxaError } from './errors.js';
 
@@ -82,7 +83,6 @@ export function requestInfo(ctx: AccountsContext, req: FastifyRequest): RequestI
   let locale = /^[a-zA-Z]{2,8}(?:-[a-zA-Z0-9]{1,8})*$/.test(first) ? first : undefined;
   // Too long for the column: drop whole subtags from the end.
   while (locale && locale.length > 35) locale = locale.replace(/-[^-]*$/, '');
-  const origin = ctx.publicBase ?? `${req.protocol}://${req.host}`;
-  return { ip: req.ip, origin, userAgent: req.headers['user-agent'] ?? '', locale };
+  return { ip: req.ip, origin: clientBase(ctx.publicBase, req), userAgent: req.headers['user-agent'] ?? '', locale };
 }
 

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod/v3';
 import type { AccountsContext } from '../accounts/context.js';
 import { FxaError } from '../accounts/errors.js';
+import { clientBase } from '../public-url.js';
 import type { AccessTokens } from './access-tokens.js';
 import { avatarInfo, deleteAvatar, imageTooLarge, MAX_UPLOAD_BYTES, pictureById, uploadAvatar } from './avatar.js';
 import { defaultAvatarPng } from './default-avatar.js';
@@ -25,11 +26,6 @@ import { covers } from './scopes.js';
 export interface ProfileRoutesOptions {
   ctx: AccountsContext;
   accessTokens: AccessTokens;
-}
-
-/** The base of URLs handed out: the public URL, or the origin this request was sent to. */
-function baseOf(ctx: AccountsContext, req: FastifyRequest): string {
-  return ctx.publicBase ?? `${req.protocol}://${req.host}`;
 }
 
 /** A GET answer with an ETag over its body; 304 when the client has it already. */
@@ -96,7 +92,7 @@ export const profileRoutes: FastifyPluginAsync<ProfileRoutesOptions> = async (ap
 
   app.get('/profile', async (req, reply) => {
     const c = callers.get(req)!;
-    return sendValidated(req, reply, await profileOf(ctx, c, baseOf(ctx, req)));
+    return sendValidated(req, reply, await profileOf(ctx, c, clientBase(ctx.publicBase, req)));
   });
   app.get('/email', async (req, reply) => {
     const c = callers.get(req)!;
@@ -119,12 +115,12 @@ export const profileRoutes: FastifyPluginAsync<ProfileRoutesOptions> = async (ap
   });
   app.get('/avatar', async (req, reply) => {
     const c = caller(req, 'profile:avatar');
-    return sendValidated(req, reply, await avatarInfo(ctx.db, c.uid, baseOf(ctx, req)));
+    return sendValidated(req, reply, await avatarInfo(ctx.db, c.uid, clientBase(ctx.publicBase, req)));
   });
   app.post('/avatar/upload', async (req) => {
     const c = caller(req, 'profile:avatar:write');
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    return uploadAvatar(ctx, c.uid, type, req.body, baseOf(ctx, req));
+    return uploadAvatar(ctx, c.uid, type, req.body, clientBase(ctx.publicBase, req));
   });
   app.delete<{ Params: { id: string } }>('/avatar/:id', async (req) => deleteAvatar(ctx, caller(req, 'profile:avatar:write').uid, req.params.id));
 };

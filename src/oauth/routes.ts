@@ -3,7 +3,8 @@ import { z } from 'zod/v3';
 import type { AccountsAuthenticator, SessionCredentials } from '../accounts/auth.js';
 import type { AccountsContext } from '../accounts/context.js';
 import { FxaError } from '../accounts/errors.js';
-import { fxaHttp, requestInfo, validate } from '../accounts/http.js';
+import { fxaHttp, validate } from '../accounts/http.js';
+import { clientBase } from '../public-url.js';
 import type { AccessTokens } from './access-tokens.js';
 import { authorize } from './authorization.js';
 import type { ClientRegistry } from './clients.js';
@@ -95,7 +96,7 @@ export async function oauthRoutes(app: FastifyInstance, opts: OauthRoutesOptions
     return credentials;
   };
   const optionalSession = async (req: FastifyRequest) => (req.headers.authorization ? session(req) : undefined);
-  const base = (req: FastifyRequest) => requestInfo(opts.ctx, req).origin;
+  const base = (req: FastifyRequest) => clientBase(opts.ctx.publicBase, req);
 
   app.post('/oauth/authorization', async (req) => {
     const s = await session(req);
@@ -128,7 +129,7 @@ export async function oauthFacadeRoutes(app: FastifyInstance, opts: OauthRoutesO
     done(null, fromForm(body as string));
   });
   app.setNotFoundHandler(async (_req, reply) => reply.code(404).send(new FxaError(404, 999, 'Unsupported endpoint').body()));
-  const base = (req: FastifyRequest) => requestInfo(opts.ctx, req).origin;
+  const base = (req: FastifyRequest) => clientBase(opts.ctx.publicBase, req);
 
   app.post('/verify', async (req) => verifyAccessToken(o, validate(schemas.verify, req.body).token));
   app.get('/jwks', async (_req, reply) => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { requestOrigin } from '../public-url.js';
 import { errors, TokenserverError } from './errors.js';
 import { issueToken, type TokenserverContext } from './issue.js';
 
@@ -13,11 +14,6 @@ type Params = { application: string; version: string };
 function sendError(reply: FastifyReply, err: TokenserverError): FastifyReply {
   if (err.httpStatus === 405) reply.header('Allow', 'GET');
   return reply.code(err.httpStatus).type('application/json').send(JSON.stringify(err.body()));
-}
-
-function origin(req: FastifyRequest): string | undefined {
-  const host = req.headers.host;
-  return host ? `${req.protocol}://${host}` : undefined;
 }
 
 export function tokenRoutes(ctx: TokenserverContext) {
@@ -50,7 +46,7 @@ export function tokenRoutes(ctx: TokenserverContext) {
         application,
         version,
         duration: (req.query as Record<string, unknown>).duration,
-        origin: origin(req),
+        origin: requestOrigin(req),
       });
       return reply.code(200).type('application/json').send(JSON.stringify(body));
     });
