@@ -9,7 +9,7 @@ import { parseKeyId } from './keyid.js';
 import { userLockKey } from './locks.js';
 import { hashedDeviceId, hashedFxaUid } from './metrics.js';
 import { queueSuperseded } from './purge.js';
-import { checkClaims, getOrCreateUser, peekUser, updateUser, type Claims, type UserContext, type UserRow } from './users.js';
+import { checkClaims, getOrCreateUser, peekUser, updateUser, userEmail, type Claims, type UserContext, type UserRow } from './users.js';
 import type { AccessTokenVerifier } from './verifier.js';
 
 // GET /1.0/{application}/{version}: from the request's headers to a storage token, in
@@ -79,7 +79,7 @@ export async function issueToken(ctx: TokenserverContext, rq: TokenRequest): Pro
   if (rq.version !== '1.5') throw errors.unknownVersion(rq.version);
 
   const { settings } = ctx;
-  const email = `${who.fxaUid}@${settings.fxaEmailDomain}`;
+  const email = userEmail(who.fxaUid, settings.fxaEmailDomain);
   const claims: Claims = { generation: who.generation, keysChangedAt: keyId.keysChangedAt, clientState: keyId.clientState };
   const users: UserContext = { serviceId: ctx.serviceId, email, allowNewUsers: settings.allowNewUsers, releaseRate: settings.nodeCapacityReleaseRate };
   const duration = requestedDuration(rq.duration, settings.tokenDuration);

@@ -1,10 +1,10 @@
 import type { TokenserverSettings } from '../config.js';
 import { writeTransaction, type Database } from '../db/index.js';
-import { MAX_GENERATION } from './generation.js';
+import { MAX_GENERATION_NUMBER, sqlInt } from './generation.js';
 import { deleteLocalData, type TokenserverContext } from './issue.js';
 import { userLockKey } from './locks.js';
 import { queueSuperseded } from './purge.js';
-import { unreplacedRows } from './users.js';
+import { unreplacedRows, userEmail } from './users.js';
 
 // The account is gone (sync-storage.md 1.16, delete-user): every unreplaced row of it gets
 // generation = MAX_GENERATION and replaced_at = now, so no token is issued for it again, and
@@ -18,7 +18,7 @@ export interface RetireContext extends Pick<TokenserverContext, 'deleteLocalUser
 }
 
 export async function retireUser(ctx: RetireContext, fxaUid: string): Promise<void> {
-  const email = `${fxaUid}@${ctx.settings.fxaEmailDomain}`;
+  const email = userEmail(fxaUid, ctx.settings.fxaEmailDomain);
   const localNodeId = ctx.localNodeId();
   const local = await writeTransaction(ctx.database, userLockKey(email), async (trx) => {
     const rows = await unreplacedRows(trx, ctx.serviceId, email);
@@ -26,7 +26,7 @@ export async function retireUser(ctx: RetireContext, fxaUid: string): Promise<vo
     const now = Date.now();
     await trx
       .updateTable('users')
-      .set({ generation: MAX_GENERATION as unknown as number, replaced_at: now })
+      .set({ generation: sqlInt(MAX_GENERATION_NUMBER), replaced_at: now })
       .where('uid', 'in', rows.map((r) => r.uid))
       .where('replaced_at', 'is', null)
       .execute();

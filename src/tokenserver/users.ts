@@ -44,6 +44,11 @@ export interface CurrentUser {
 
 const HISTORY_LIMIT = 20;
 
+/** The users.email of an account: `<fxa uid>@<FOXDEN_FXA_EMAIL_DOMAIN>`, as syncstorage-rs keys users. */
+export function userEmail(fxaUid: string, domain: string): string {
+  return `${fxaUid}@${domain}`;
+}
+
 function rowsQuery(trx: Db, serviceId: number, email: string) {
   return trx
     .selectFrom('users')
