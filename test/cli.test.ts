@@ -180,6 +180,22 @@ describe('foxden serve', () => {
     expect((await run('set', 'https://sync.example.com', '--backoff', 'maybe')).code).toBe(2);
   });
 
+  it('foxden rotate-oauth-key prints a new key id that the server then publishes beside the previous one', async () => {
+    const dir = dataDir();
+    const first = await serve({ FOXDEN_DATA_DIR: dir });
+    const before = (await fetch(`${first.url}/oauth/v1/jwks`).then((r) => r.json())).keys.map((k: { kid: string }) => k.kid);
+    await first.stop();
+    const proc = spawn(process.execPath, [CLI, 'rotate-oauth-key'], { env: { ...process.env, FOXDEN_DATA_DIR: dir } });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await exitCode(proc)).toBe(0);
+    const kid = out.trim();
+    expect(kid).toMatch(/^\d+-[0-9a-f]{12}$/);
+    const second = await serve({ FOXDEN_DATA_DIR: dir });
+    const after = (await fetch(`${second.url}/oauth/v1/jwks`).then((r) => r.json())).keys.map((k: { kid: string }) => k.kid);
+    expect(after).toEqual([kid, ...before]);
+  });
+
   it('keeps passwords, account tokens and key bundles out of its logs', async () => {
     const server = await serve({ FOXDEN_DATA_DIR: dataDir(), FOXDEN_LOG_LEVEL: 'debug' });
     const user = new TestUser(new FxaClient(server.url), 'logs@example.com', 'a long enough password');
